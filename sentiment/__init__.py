@@ -1,0 +1,1 @@
+"""Reproducible IMDB sentiment pipeline: a Keras Bidirectional LSTM orchestrated by DVC."""

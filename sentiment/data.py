@@ -1,0 +1,343 @@
+"""Labelled reviews: IMDB from tensorflow-datasets or a local mirror, or a synthetic stand-in.
+
+Whatever the source, reviews are put in one canonical order and fingerprinted, so the download
+stage writes the same bytes (and dvc.lock the same hashes) whichever way IMDB arrived.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import socket
+import tarfile
+import zlib
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+import numpy as np
+
+from sentiment.errors import PipelineError
+
+SPLITS = ("train", "test")
+LABEL_NAMES = ("negative", "positive")
+MIRROR_ENV = "IMDB_MIRROR"
+# Where tensorflow-datasets fetches IMDB from; probed before tfds would retry for minutes.
+TFDS_ORIGIN = ("ai.stanford.edu", 80)
+
+IMDB_REVIEWS_PER_SPLIT = 25_000
+# sha256 of the canonical records of IMDB's labelled reviews (see `fingerprint`), measured on
+# aclImdb_v1.tar.gz; tensorflow-datasets yields the same texts (file bytes, whitespace-stripped).
+IMDB_FINGERPRINTS = {
+    "train": "1d640f484f6096e2ec80ed2a43373da71c13bd583429529183916ff744d0536a",
+    "test": "623af64c8fb0c01fdce1c731af429ae0064dad6f67affc5dd58eca05b488d189",
+}
+
+Reviews = list[tuple[str, int]]  # (text, label) with label 0 = negative, 1 = positive
+_MEMBER = re.compile(r"^(?:\./)?aclImdb/(train|test)/(pos|neg)/[^/]+\.txt$")
+
+
+class DataError(PipelineError):
+    """Input data that is missing, corrupt, or not what it claims to be."""
+
+
+def _review_text(raw: bytes, where: str) -> str:
+    # tensorflow-datasets keeps each file's bytes stripped of surrounding whitespace; so do we.
+    try:
+        return raw.strip().decode("utf-8")
+    except UnicodeDecodeError:
+        raise DataError(
+            f"{where} is not UTF-8 text: the mirror is corrupt, re-download it"
+        ) from None
+
+
+def _check_member_name(name: str, archive: Path) -> None:
+    if name.startswith(("/", "\\")) or ".." in Path(name).parts:
+        raise DataError(
+            f"{archive} holds an unsafe member path {name!r}: refusing it; use IMDB's own archive"
+        )
+
+
+def read_archive(archive: Path) -> dict[str, Reviews]:
+    """Labelled reviews from an aclImdb tar archive, without extracting it to disk."""
+    reviews: dict[str, Reviews] = {split: [] for split in SPLITS}
+    try:
+        with tarfile.open(archive, "r:*") as tar:
+            for member in tar:
+                _check_member_name(member.name, archive)
+                match = _MEMBER.match(member.name)
+                if not match or not member.isfile():
+                    continue
+                split, label = match.groups()
+                raw = tar.extractfile(member).read()  # type: ignore[union-attr]
+                reviews[split].append((_review_text(raw, member.name), int(label == "pos")))
+    except (tarfile.TarError, EOFError, zlib.error, OSError) as error:
+        detail = (str(error).splitlines() or [""])[0].rstrip(":")
+        raise DataError(
+            f"{archive} is not a readable tar archive ({error.__class__.__name__}: {detail}): "
+            "it is corrupt or truncated, download aclImdb_v1.tar.gz again"
+        ) from None
+    return reviews
+
+
+def read_folder(folder: Path) -> dict[str, Reviews]:
+    """Labelled reviews from an extracted aclImdb/ folder (or the folder that holds it)."""
+    root = folder / "aclImdb" if (folder / "aclImdb").is_dir() else folder
+    reviews: dict[str, Reviews] = {split: [] for split in SPLITS}
+    for split in SPLITS:
+        for label_name, label in (("neg", 0), ("pos", 1)):
+            for path in sorted((root / split / label_name).glob("*.txt")):
+                reviews[split].append((_review_text(path.read_bytes(), str(path)), label))
+    return reviews
+
+
+def read_mirror(mirror: Path) -> dict[str, Reviews]:
+    """Labelled reviews from a local copy of IMDB: the original archive or its extracted folder."""
+    if not mirror.exists():
+        raise DataError(f"{MIRROR_ENV}={mirror} does not exist: point it at aclImdb_v1.tar.gz")
+    return read_folder(mirror) if mirror.is_dir() else read_archive(mirror)
+
+
+def reviews_from_examples(examples: Iterable[tuple[bytes, int]]) -> Reviews:
+    """Reviews from tensorflow-datasets' (text bytes, label) pairs."""
+    return [
+        (_review_text(text, "a tensorflow-datasets review"), int(label)) for text, label in examples
+    ]
+
+
+def read_tfds(data_dir: str | None = None, download: bool = True) -> dict[str, Reviews]:
+    """Labelled reviews through tensorflow-datasets' `imdb_reviews`."""
+    import tensorflow_datasets as tfds  # heavy: imported only on this path
+
+    splits = tfds.load(
+        "imdb_reviews",
+        split=list(SPLITS),
+        as_supervised=True,
+        data_dir=data_dir,
+        download=download,
+    )
+    return {
+        split: reviews_from_examples(tfds.as_numpy(dataset))
+        for split, dataset in zip(SPLITS, splits, strict=True)
+    }
+
+
+def tfds_is_prepared(data_dir: str | None = None) -> bool:
+    """Whether tensorflow-datasets already holds imdb_reviews on disk (no network needed)."""
+    import tensorflow_datasets as tfds
+
+    try:
+        return tfds.builder("imdb_reviews", data_dir=data_dir).is_prepared()
+    except Exception:  # a broken or partial tfds folder is the same as none for us
+        return False
+
+
+def network_reaches(address: tuple[str, int], timeout_s: float = 3.0) -> bool:
+    """Whether a TCP connection to `address` opens within `timeout_s`."""
+    try:
+        with socket.create_connection(address, timeout=timeout_s):
+            return True
+    except OSError:
+        return False
+
+
+def fetch_imdb(
+    *,
+    mirror: str | None = None,
+    tfds_data_dir: str | None = None,
+    origin: tuple[str, int] = TFDS_ORIGIN,
+) -> tuple[dict[str, Reviews], str]:
+    """IMDB's labelled reviews and a word on where they came from.
+
+    Order: a local mirror if one is named, tensorflow-datasets' own copy if prepared, a download
+    if the network answers; otherwise fail at once naming both fixes.
+    """
+    if mirror:
+        return read_mirror(Path(mirror)), f"mirror {mirror}"
+    if tfds_is_prepared(tfds_data_dir):
+        return read_tfds(tfds_data_dir, download=False), "tensorflow-datasets cache"
+    if network_reaches(origin):
+        return read_tfds(tfds_data_dir), "tensorflow-datasets download"
+    raise DataError(
+        f"cannot download IMDB: {origin[0]} is unreachable. Connect to the internet, or set "
+        f"{MIRROR_ENV}=/path/to/aclImdb_v1.tar.gz (or its extracted aclImdb/ folder)"
+    )
+
+
+def canonical(reviews: Reviews) -> Reviews:
+    """Reviews in an order that depends only on their content, not on how they were read."""
+    return sorted(reviews, key=lambda review: (review[0], review[1]))
+
+
+def fingerprint(reviews: Reviews) -> str:
+    """sha256 of the canonical (label, text) records: equal sets of reviews, equal fingerprint."""
+    digest = hashlib.sha256()
+    for text, label in canonical(reviews):
+        record = f"{label}\t{text}".encode()
+        digest.update(len(record).to_bytes(8, "little"))  # length-prefixed: no ambiguity
+        digest.update(record)
+    return digest.hexdigest()
+
+
+def check_imdb(reviews: dict[str, Reviews]) -> dict[str, str]:
+    """Prove these are IMDB's labelled reviews (counts, balance, content); returns fingerprints."""
+    fingerprints = {}
+    for split in SPLITS:
+        split_reviews = reviews.get(split, [])
+        if len(split_reviews) != IMDB_REVIEWS_PER_SPLIT:
+            raise DataError(
+                f"the {split} split has {len(split_reviews):,} labelled reviews, IMDB has "
+                f"{IMDB_REVIEWS_PER_SPLIT:,}: the source is incomplete or not aclImdb, "
+                "use the original aclImdb_v1.tar.gz"
+            )
+        positives = sum(label for _, label in split_reviews)
+        if positives * 2 != len(split_reviews):
+            raise DataError(
+                f"the {split} split has {positives:,} positive reviews of {len(split_reviews):,}, "
+                "IMDB is balanced: use the original aclImdb_v1.tar.gz"
+            )
+        fingerprints[split] = fingerprint(split_reviews)
+        if fingerprints[split] != IMDB_FINGERPRINTS[split]:
+            raise DataError(
+                f"the {split} split's content fingerprint {fingerprints[split][:12]}… is not "
+                f"IMDB's {IMDB_FINGERPRINTS[split][:12]}…: the source was altered, "
+                "use the original aclImdb_v1.tar.gz"
+            )
+    return fingerprints
+
+
+# Synthetic reviews: a small language with the structure that makes word order matter.
+_POSITIVE_CUES = ("great", "excellent", "wonderful", "brilliant", "superb", "moving", "charming")
+_NEGATIVE_CUES = ("awful", "boring", "terrible", "dull", "dreadful", "tedious", "clumsy")
+_FILLER = (
+    "the",
+    "film",
+    "movie",
+    "plot",
+    "actor",
+    "actress",
+    "scene",
+    "story",
+    "director",
+    "camera",
+    "music",
+    "script",
+    "cast",
+    "ending",
+    "score",
+    "and",
+    "with",
+    "it",
+    "a",
+    "of",
+    "this",
+    "that",
+    "was",
+    "is",
+    "had",
+    "some",
+    "in",
+    "on",
+    "for",
+    "its",
+    "character",
+    "dialogue",
+    "studio",
+    "sequel",
+    "budget",
+    "setting",
+    "minutes",
+    "hour",
+    "audience",
+    "screen",
+    "role",
+    "years",
+)
+_SYNTHETIC_SEEDS = {"train": 20_111, "test": 20_112}  # fixed: the data never moves with `seed`
+
+
+def _synthetic_review(rng: np.random.Generator, label: int) -> str:
+    length = int(rng.integers(25, 90))
+    words = list(rng.choice(_FILLER, size=length))
+    own = _POSITIVE_CUES if label else _NEGATIVE_CUES
+    opposite = _NEGATIVE_CUES if label else _POSITIVE_CUES
+    kind = int(rng.integers(3))
+    if kind == 0:  # plain cues anywhere in the text
+        for _ in range(int(rng.integers(1, 3))):
+            words.insert(int(rng.integers(len(words) + 1)), str(rng.choice(own)))
+    elif kind == 1:  # negation: "not terrible" reads positive
+        at = int(rng.integers(len(words) + 1))
+        words[at:at] = ["not", str(rng.choice(opposite))]
+    else:  # a late turn: an early opposite cue, overruled by the last words
+        words.insert(int(rng.integers(len(words) // 3 + 1)), str(rng.choice(opposite)))
+        words += ["but", "in", "the", "end", "it", "was", str(rng.choice(own))]
+    return " ".join(words).capitalize() + "."
+
+
+def make_synthetic(reviews_per_split: int) -> dict[str, Reviews]:
+    """Deterministic, balanced synthetic reviews with cue words, negation and late turns."""
+    reviews = {}
+    for split in SPLITS:
+        rng = np.random.default_rng(_SYNTHETIC_SEEDS[split])
+        labels = [index % 2 for index in range(reviews_per_split)]
+        reviews[split] = [(_synthetic_review(rng, label), label) for label in labels]
+    return reviews
+
+
+def write_reviews(reviews: Reviews, path: Path) -> None:
+    """One JSON object per line, in canonical order: same reviews, same bytes."""
+    with path.open("w", encoding="utf-8", newline="\n") as stream:
+        for text, label in canonical(reviews):
+            stream.write(json.dumps({"label": label, "text": text}, ensure_ascii=False) + "\n")
+
+
+def iter_reviews(path: Path) -> Iterator[tuple[str, int]]:
+    """Read back what `write_reviews` wrote."""
+    with path.open(encoding="utf-8") as stream:
+        for line_number, line in enumerate(stream, start=1):
+            try:
+                record = json.loads(line)
+                yield record["text"], int(record["label"])
+            except (ValueError, KeyError, TypeError):
+                raise DataError(
+                    f"{path}:{line_number} is not a review record: run `dvc repro download`"
+                ) from None
+
+
+def read_reviews(path: Path) -> Reviews:
+    """All reviews of one split file."""
+    if not path.exists():
+        raise DataError(f"{path} is missing: run `dvc repro download` first")
+    return list(iter_reviews(path))
+
+
+def mirror_from_environment() -> str | None:
+    """The local IMDB copy named by IMDB_MIRROR, if any."""
+    return os.environ.get(MIRROR_ENV) or None
+
+
+def get_reviews(
+    *, dataset: str, synthetic_reviews: int, mirror: str | None = None
+) -> tuple[dict[str, Reviews], dict[str, str], str]:
+    """The dataset's reviews, their per-split fingerprints, and where they came from."""
+    if dataset == "synthetic":
+        reviews = make_synthetic(synthetic_reviews)
+        return reviews, {split: fingerprint(reviews[split]) for split in SPLITS}, "synthetic"
+    reviews, source = fetch_imdb(mirror=mirror)
+    return reviews, check_imdb(reviews), source
+
+
+def manifest(reviews: dict[str, Reviews], fingerprints: dict[str, str], dataset: str) -> dict:
+    """What the download stage proves about its output (no source: it must not change bytes)."""
+    return {
+        "dataset": dataset,
+        "splits": {
+            split: {
+                "reviews": len(reviews[split]),
+                "positive": sum(label for _, label in reviews[split]),
+                "fingerprint": fingerprints[split],
+            }
+            for split in SPLITS
+        },
+    }

@@ -1,0 +1,184 @@
+"""The one params schema: every knob, its default, its check, and which stage reads it."""
+
+from __future__ import annotations
+
+import difflib
+import typing
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from sentiment.errors import PipelineError
+
+DATASETS = ("imdb", "synthetic")
+PAD_SIDES = ("pre", "post")
+CELLS = ("lstm", "gru", "simple_rnn")
+# "same" mirrors the forward cell; any cell name gives the backward direction its own kind.
+BACKWARD_CELLS = ("same", *CELLS)
+MERGE_MODES = ("sum", "mul", "concat", "ave", "none")
+OPTIMIZERS = ("adam", "rmsprop", "sgd")
+
+
+class ParamsError(PipelineError):
+    """A params.yaml value or key that the pipeline cannot run with."""
+
+
+@dataclass(frozen=True)
+class Params:
+    """Every knob of the pipeline; the defaults are the tutorial's configuration."""
+
+    seed: int = 42
+    # download
+    dataset: str = "imdb"
+    synthetic_reviews: int = 2000  # reviews per split when dataset is synthetic
+    # preprocess
+    vocab_size: int = 5000  # ids, padding (0) and out-of-vocabulary (1) included
+    max_length: int = 300  # tokens per review after padding / truncation
+    padding: str = "pre"
+    truncating: str = "pre"
+    validation_split: float = 0.2  # share of the training split held out for validation
+    # model
+    embedding_dim: int = 15
+    cell: str = "lstm"
+    units: int = 10
+    bidirectional: bool = True
+    merge_mode: str = "sum"
+    backward_cell: str = "same"
+    # train
+    optimizer: str = "adam"
+    learning_rate: float = 0.001
+    batch_size: int = 128
+    epochs: int = 5
+    # evaluate / export
+    decision_threshold: float = 0.5  # probability at or above which a review is positive
+
+
+# The params each stage reads; dvc.yaml declares exactly these (a test holds the two together),
+# so a change re-runs only the stages it touches.
+STAGE_PARAMS: dict[str, tuple[str, ...]] = {
+    "download": ("dataset", "synthetic_reviews"),
+    "preprocess": ("vocab_size", "max_length", "padding", "truncating", "validation_split", "seed"),
+    "train": (
+        "seed",
+        "embedding_dim",
+        "cell",
+        "units",
+        "bidirectional",
+        "merge_mode",
+        "backward_cell",
+        "optimizer",
+        "learning_rate",
+        "batch_size",
+        "epochs",
+    ),
+    "evaluate": ("decision_threshold",),
+    "export": ("max_length", "padding", "truncating", "decision_threshold"),
+}
+
+_CHOICES: dict[str, tuple[str, ...]] = {
+    "dataset": DATASETS,
+    "padding": PAD_SIDES,
+    "truncating": PAD_SIDES,
+    "cell": CELLS,
+    "backward_cell": BACKWARD_CELLS,
+    "merge_mode": MERGE_MODES,
+    "optimizer": OPTIMIZERS,
+}
+# (lowest, highest, whether the bounds themselves are allowed)
+_RANGES: dict[str, tuple[float, float | None, bool]] = {
+    "seed": (0, None, True),
+    "synthetic_reviews": (20, None, True),
+    "vocab_size": (3, None, True),
+    "max_length": (1, None, True),
+    "validation_split": (0.0, 1.0, False),
+    "embedding_dim": (1, None, True),
+    "units": (1, None, True),
+    "learning_rate": (0.0, None, False),
+    "batch_size": (1, None, True),
+    "epochs": (1, None, True),
+    "decision_threshold": (0.0, 1.0, False),
+}
+
+
+def _check_type(key: str, value: Any, expected: type) -> Any:
+    # YAML gives bools for true/false and Python counts bool as int: keep them apart.
+    if expected is bool:
+        if isinstance(value, bool):
+            return value
+        raise ParamsError(f"{key} must be true or false, got {value!r}")
+    if expected is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        raise ParamsError(f"{key} must be a whole number, got {value!r}")
+    if expected is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        raise ParamsError(f"{key} must be a number, got {value!r}")
+    if isinstance(value, str):
+        return value
+    raise ParamsError(f"{key} must be text, got {value!r}")
+
+
+def _check_value(key: str, value: Any) -> None:
+    if key in _CHOICES and value not in _CHOICES[key]:
+        raise ParamsError(f"{key} {value!r} is not one of {', '.join(_CHOICES[key])}")
+    if key in _RANGES:
+        low, high, inclusive = _RANGES[key]
+        if inclusive:
+            ok = value >= low and (high is None or value <= high)
+            bounds = f"at least {low}" if high is None else f"between {low} and {high}"
+        else:
+            ok = value > low and (high is None or value < high)
+            bounds = f"above {low}" if high is None else f"strictly between {low} and {high}"
+        if not ok:
+            raise ParamsError(f"{key} must be {bounds}, got {value!r}")
+
+
+def _check_combination(params: Params) -> None:
+    if not params.bidirectional and params.backward_cell != "same":
+        raise ParamsError(
+            f"backward_cell {params.backward_cell!r} needs bidirectional: true "
+            "(set backward_cell: same for a unidirectional model)"
+        )
+
+
+def params_from_mapping(raw: Any, source: str = "params.yaml") -> Params:
+    """Validate a whole params mapping (unknown keys, types, allowed values) into Params."""
+    if not isinstance(raw, dict):
+        raise ParamsError(f"{source} must be a mapping of key: value, got {type(raw).__name__}")
+    fields = typing.get_type_hints(Params)
+    for key in raw:
+        if key not in fields:
+            close = difflib.get_close_matches(str(key), fields, n=1)
+            hint = f"did you mean {close[0]!r}?" if close else f"known keys: {', '.join(fields)}"
+            raise ParamsError(f"unknown key {key!r} in {source}: {hint}")
+    values = {}
+    for name, expected_type in fields.items():
+        if name not in raw:
+            continue
+        value = _check_type(name, raw[name], expected_type)
+        _check_value(name, value)
+        values[name] = value
+    params = Params(**values)
+    _check_combination(params)
+    return params
+
+
+def load_params(path: str | Path = "params.yaml") -> Params:
+    """Read and validate the whole params file; every stage calls this before heavy work."""
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ParamsError(f"{path} not found: run from the project root") from None
+    except yaml.YAMLError as error:
+        raise ParamsError(f"{path} is not valid YAML ({error.__class__.__name__})") from None
+    return params_from_mapping(raw or {}, source=str(path))
+
+
+def stage_params(stage: str, path: str | Path = "params.yaml") -> dict[str, Any]:
+    """The validated params one stage declares in dvc.yaml, as keyword arguments."""
+    params = load_params(path)
+    return {name: getattr(params, name) for name in STAGE_PARAMS[stage]}

@@ -1,0 +1,30 @@
+"""Stage download: IMDB's labelled reviews (or synthetic ones) as canonical JSON lines."""
+
+import argparse
+import json
+from pathlib import Path
+
+from sentiment.cli import atomic_output, log, run_stage
+from sentiment.data import SPLITS, get_reviews, manifest, mirror_from_environment, write_reviews
+from sentiment.params import stage_params
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--output", type=Path, required=True, help="folder for the reviews")
+    parser.add_argument("--params", type=Path, default=Path("params.yaml"))
+    args = parser.parse_args()
+    params = stage_params("download", args.params)
+
+    reviews, fingerprints, source = get_reviews(**params, mirror=mirror_from_environment())
+    with atomic_output(args.output, directory=True) as output:
+        for split in SPLITS:
+            write_reviews(reviews[split], output / f"{split}.jsonl")
+        summary = manifest(reviews, fingerprints, params["dataset"])
+        (output / "manifest.json").write_text(json.dumps(summary, indent=2) + "\n")
+    counts = ", ".join(f"{split} {len(reviews[split]):,}" for split in SPLITS)
+    log(f"download: {params['dataset']} from {source}: {counts} reviews")
+
+
+if __name__ == "__main__":
+    run_stage(main)

@@ -1,0 +1,45 @@
+"""Stage train: fit the model from params, logging every epoch with DVCLive."""
+
+import argparse
+from pathlib import Path
+
+from sentiment.cli import atomic_output, log, run_stage
+from sentiment.params import stage_params
+from sentiment.splits import VOCABULARY_FILE, load_split, load_vocabulary
+from sentiment.text import FIRST_WORD_ID
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--data", type=Path, required=True, help="preprocess's output folder")
+    parser.add_argument("--model", type=Path, required=True, help="where to save the .keras model")
+    parser.add_argument("--live", type=Path, required=True, help="DVCLive folder (it is emptied)")
+    parser.add_argument("--params", type=Path, default=Path("params.yaml"))
+    args = parser.parse_args()
+    params = stage_params("train", args.params)  # fails on bad params before TensorFlow loads
+
+    from dvclive import Live
+    from dvclive.keras import DVCLiveCallback
+
+    from sentiment.training import train_model
+
+    train, validation = (
+        load_split(args.data / "train.npz"),
+        load_split(args.data / "validation.npz"),
+    )
+    vocab_size = len(load_vocabulary(args.data / VOCABULARY_FILE)) + FIRST_WORD_ID
+    live = Live(str(args.live), dvcyaml=None, save_dvc_exp=False, report=None)
+    model, history = train_model(
+        train=train,
+        validation=validation,
+        vocab_size=vocab_size,
+        callbacks=[DVCLiveCallback(live=live)],
+        **params,
+    )
+    with atomic_output(args.model) as path:  # keeps the .keras suffix Keras insists on
+        model.save(path)
+    log(f"train: val_accuracy {history['val_accuracy'][-1]:.4f} after {params['epochs']} epochs")
+
+
+if __name__ == "__main__":
+    run_stage(main)

@@ -1,0 +1,151 @@
+import json
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+
+from sentiment.data import (
+    DataError,
+    canonical,
+    check_imdb,
+    fetch_imdb,
+    fingerprint,
+    make_synthetic,
+    read_archive,
+    read_folder,
+    read_reviews,
+    reviews_from_examples,
+    write_reviews,
+)
+from tests.conftest import PROJECT_ROOT, make_aclimdb_archive, write_params
+
+TINY = {
+    "train": [("A wonderful film.", 1), ("  Dull, dull, dull.\n", 0), ("Great<br />fun", 1)],
+    "test": [("Awful acting.", 0), ("Loved it", 1)],
+}
+
+
+def test_archive_reviews_are_stripped_utf8_texts_with_labels(tmp_path):
+    reviews = read_archive(make_aclimdb_archive(tmp_path / "imdb.tar.gz", TINY))
+    assert sorted(reviews["train"]) == sorted(
+        [("A wonderful film.", 1), ("Dull, dull, dull.", 0), ("Great<br />fun", 1)]
+    )
+    assert len(reviews["test"]) == 2
+
+
+def test_folder_and_archive_give_the_same_fingerprint(tmp_path):
+    archive = make_aclimdb_archive(tmp_path / "imdb.tar.gz", TINY)
+    from_archive = read_archive(archive)
+    extract = tmp_path / "extracted"
+    subprocess.run(["tar", "-xzf", archive, "-C", extract.mkdir() or extract], check=True)
+    from_folder = read_folder(extract)
+    for split in ("train", "test"):
+        assert fingerprint(from_folder[split]) == fingerprint(from_archive[split])
+
+
+def test_tfds_examples_read_like_the_archive():
+    examples = [(b"  Loved it\n", 1), (b"Awful acting.", 0)]  # tfds keeps raw file bytes
+    assert fingerprint(reviews_from_examples(examples)) == fingerprint(TINY["test"])
+
+
+def test_fingerprint_ignores_order_but_not_labels_or_text():
+    reviews = TINY["train"]
+    assert fingerprint(reviews) == fingerprint(list(reversed(reviews)))
+    flipped = [(text, 1 - label) for text, label in reviews]
+    assert fingerprint(flipped) != fingerprint(reviews)
+    assert fingerprint([*reviews[:2], ("Great<br />fun!", 1)]) != fingerprint(reviews)
+
+
+def test_written_reviews_are_byte_identical_whatever_the_input_order(tmp_path):
+    write_reviews(TINY["train"], tmp_path / "a.jsonl")
+    write_reviews(list(reversed(TINY["train"])), tmp_path / "b.jsonl")
+    assert (tmp_path / "a.jsonl").read_bytes() == (tmp_path / "b.jsonl").read_bytes()
+    assert read_reviews(tmp_path / "a.jsonl") == canonical(TINY["train"])
+
+
+def test_a_small_archive_is_not_taken_for_imdb(tmp_path):
+    reviews = read_archive(make_aclimdb_archive(tmp_path / "imdb.tar.gz", TINY))
+    with pytest.raises(DataError, match="the train split has 3 labelled reviews, IMDB has 25,000"):
+        check_imdb(reviews)
+
+
+@pytest.mark.parametrize("damage", ["garbage", "truncated"])
+def test_a_corrupt_archive_gets_a_clear_error(tmp_path, damage):
+    archive = make_aclimdb_archive(tmp_path / "imdb.tar.gz", TINY)
+    data = archive.read_bytes()
+    archive.write_bytes(os.urandom(2048) if damage == "garbage" else data[: len(data) // 2])
+    with pytest.raises(
+        DataError, match=r"is not a readable tar archive.*download aclImdb_v1\.tar\.gz again"
+    ):
+        read_archive(archive)
+
+
+@pytest.mark.parametrize("name", ["../evil.txt", "/etc/evil.txt", "aclImdb/../../evil.txt"])
+def test_archive_members_escaping_the_folder_are_refused(tmp_path, name):
+    archive = make_aclimdb_archive(tmp_path / "imdb.tar.gz", TINY, **{name: b"x"})
+    with pytest.raises(DataError, match="unsafe member path"):
+        read_archive(archive)
+
+
+def test_without_network_or_mirror_the_download_fails_fast_naming_both_fixes(tmp_path):
+    started = time.monotonic()
+    with pytest.raises(DataError) as error:
+        # port 9 on loopback (discard) is closed here: the probe is refused at once
+        fetch_imdb(mirror=None, tfds_data_dir=str(tmp_path), origin=("127.0.0.1", 9))
+    assert time.monotonic() - started < 30
+    assert "Connect to the internet" in str(error.value)
+    assert "IMDB_MIRROR=" in str(error.value)
+
+
+def test_synthetic_reviews_are_deterministic_and_balanced():
+    first, second = make_synthetic(200), make_synthetic(200)
+    assert first == second
+    for split in ("train", "test"):
+        assert len(first[split]) == 200
+        assert sum(label for _, label in first[split]) == 100
+    assert first["train"] != first["test"]
+
+
+def test_synthetic_reviews_carry_negation_and_late_turns():
+    reviews = make_synthetic(300)["train"]
+    negated = [(text, label) for text, label in reviews if " not terrible" in text]
+    late = [(text, label) for text, label in reviews if "in the end it was great." in text]
+    assert negated and all(label == 1 for _, label in negated)
+    assert late and all(label == 1 for _, label in late)
+
+
+def test_download_stage_error_is_one_line_and_leaves_no_output(tmp_path):
+    archive = make_aclimdb_archive(tmp_path / "imdb.tar.gz", TINY)
+    params = write_params(tmp_path / "params.yaml")
+    output = tmp_path / "raw"
+    result = subprocess.run(
+        [sys.executable, "-m", "stages.download", "--output", output, "--params", params],
+        cwd=PROJECT_ROOT,
+        env=os.environ | {"IMDB_MIRROR": str(archive)},
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip().count("\n") == 0
+    assert result.stderr.startswith("error: the train split has 3 labelled reviews")
+    assert not output.exists() and not list(tmp_path.glob(".raw*"))
+
+
+def test_download_stage_writes_synthetic_reviews_and_their_manifest(tmp_path):
+    params = write_params(tmp_path / "params.yaml", dataset="synthetic", synthetic_reviews=50)
+    output = tmp_path / "raw"
+    subprocess.run(
+        [sys.executable, "-m", "stages.download", "--output", output, "--params", params],
+        cwd=PROJECT_ROOT,
+        check=True,
+        capture_output=True,
+    )
+    manifest = json.loads((output / "manifest.json").read_text())
+    assert manifest["splits"]["train"] == {
+        "reviews": 50,
+        "positive": 25,
+        "fingerprint": fingerprint(make_synthetic(50)["train"]),
+    }
+    assert len(read_reviews(output / "test.jsonl")) == 50

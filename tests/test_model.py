@@ -1,0 +1,61 @@
+import numpy as np
+import pytest
+from keras import layers
+
+from sentiment.model import build_model, model_merge_mode
+
+MERGE_MODES = ("sum", "mul", "concat", "ave", "none")
+CELLS = ("lstm", "gru", "simple_rnn")
+
+
+def small_model(**overrides):
+    config = {
+        "vocab_size": 30,
+        "max_length": 12,
+        "embedding_dim": 4,
+        "cell": "lstm",
+        "units": 3,
+        "bidirectional": True,
+        "merge_mode": "sum",
+        "backward_cell": "same",
+    } | overrides
+    return build_model(**config)
+
+
+@pytest.mark.parametrize("cell", CELLS)
+@pytest.mark.parametrize("merge_mode", MERGE_MODES)
+def test_every_cell_and_merge_mode_gives_one_probability_per_review(cell, merge_mode):
+    model = small_model(cell=cell, merge_mode=merge_mode)
+    probabilities = model.predict(np.random.default_rng(0).integers(0, 30, (5, 12)), verbose=0)
+    assert probabilities.shape == (5, 1)
+    assert ((probabilities > 0) & (probabilities < 1)).all()
+    assert model_merge_mode(model) == merge_mode
+
+
+def test_merge_mode_none_lets_each_direction_vote_with_its_own_head():
+    model = small_model(merge_mode="none")
+    assert {"forward_vote", "backward_vote"} <= {layer.name for layer in model.layers}
+    assert isinstance(model.get_layer("probability"), layers.Average)
+
+
+def test_concat_doubles_the_features_the_head_reads():
+    assert small_model(merge_mode="concat").get_layer("probability").kernel.shape == (6, 1)
+    assert small_model(merge_mode="sum").get_layer("probability").kernel.shape == (3, 1)
+
+
+def test_unidirectional_baseline_has_no_bidirectional_layer():
+    model = small_model(bidirectional=False, cell="gru")
+    assert model_merge_mode(model) is None
+    assert not any(isinstance(layer, layers.Bidirectional) for layer in model.layers)
+
+
+def test_a_different_backward_layer_is_used_for_the_backward_direction():
+    wrapper = small_model(cell="lstm", backward_cell="gru").get_layer("bidirectional")
+    assert isinstance(wrapper.forward_layer, layers.LSTM)
+    assert isinstance(wrapper.backward_layer, layers.GRU) and wrapper.backward_layer.go_backwards
+
+
+def test_default_layers_stay_eligible_for_cudnn():
+    lstm = small_model().get_layer("bidirectional").forward_layer
+    assert lstm.activation.__name__ == "tanh" and lstm.recurrent_activation.__name__ == "sigmoid"
+    assert lstm.recurrent_dropout == 0 and not lstm.unroll and lstm.use_bias

@@ -1,0 +1,85 @@
+import dataclasses
+
+import pytest
+import yaml
+
+from sentiment.params import STAGE_PARAMS, Params, ParamsError, load_params, params_from_mapping
+from tests.conftest import PROJECT_ROOT, write_params
+
+
+def test_committed_params_file_holds_every_key_with_the_tutorial_defaults():
+    raw = yaml.safe_load((PROJECT_ROOT / "params.yaml").read_text())
+    assert set(raw) == {field.name for field in dataclasses.fields(Params)}
+    assert load_params(PROJECT_ROOT / "params.yaml") == Params()
+    assert (Params.vocab_size, Params.max_length, Params.embedding_dim, Params.units) == (
+        5000,
+        300,
+        15,
+        10,
+    )
+    assert (Params.merge_mode, Params.batch_size, Params.epochs, Params.validation_split) == (
+        "sum",
+        128,
+        5,
+        0.2,
+    )
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"merge_mode": "avg"}, "merge_mode 'avg' is not one of sum, mul, concat, ave, none"),
+        ({"epochs": -1}, "epochs must be at least 1, got -1"),
+        ({"units": "ten"}, "units must be a whole number, got 'ten'"),
+        ({"units": True}, "units must be a whole number, got True"),
+        ({"bidirectional": "yes"}, "bidirectional must be true or false"),
+        ({"validation_split": 1.0}, "validation_split must be strictly between 0.0 and 1.0"),
+        ({"cell": "transformer"}, "cell 'transformer' is not one of lstm, gru, simple_rnn"),
+        ({"learning_rate": 0}, "learning_rate must be above 0.0"),
+        (
+            {"bidirectional": False, "backward_cell": "gru"},
+            "backward_cell 'gru' needs bidirectional",
+        ),
+    ],
+)
+def test_bad_values_name_the_key_and_what_is_allowed(overrides, message):
+    with pytest.raises(ParamsError, match="^" + message.replace("(", r"\(").replace(")", r"\)")):
+        params_from_mapping(dataclasses.asdict(Params()) | overrides)
+
+
+def test_a_typo_key_is_refused_with_the_closest_valid_key():
+    with pytest.raises(
+        ParamsError, match=r"unknown key 'merge_mod' in params\.yaml: did you mean 'merge_mode'"
+    ):
+        params_from_mapping({"merge_mod": "ave"})
+
+
+def test_every_merge_mode_is_accepted():
+    for mode in ("sum", "mul", "concat", "ave", "none"):
+        assert params_from_mapping({"merge_mode": mode}).merge_mode == mode
+
+
+def test_integers_are_accepted_where_floats_are_expected():
+    assert params_from_mapping({"learning_rate": 1}).learning_rate == 1.0
+
+
+def test_invalid_yaml_and_missing_file_give_one_line_errors(tmp_path):
+    broken = tmp_path / "params.yaml"
+    broken.write_text("merge_mode: [sum\n")
+    with pytest.raises(ParamsError, match="is not valid YAML"):
+        load_params(broken)
+    with pytest.raises(ParamsError, match="not found"):
+        load_params(tmp_path / "absent.yaml")
+
+
+def test_stage_params_are_validated_against_the_whole_file(tmp_path):
+    from sentiment.params import stage_params
+
+    path = write_params(tmp_path / "params.yaml", epochs=0)  # a train knob breaks download too
+    with pytest.raises(ParamsError, match="epochs"):
+        stage_params("download", path)
+
+
+def test_every_param_is_read_by_some_stage():
+    read = {name for names in STAGE_PARAMS.values() for name in names}
+    assert read == {field.name for field in dataclasses.fields(Params)}

@@ -1,0 +1,139 @@
+"""The pipeline as users drive it: real DVC commands in a temporary git repository."""
+
+import ast
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from sentiment.model import model_merge_mode
+from sentiment.params import STAGE_PARAMS
+from tests.conftest import PROJECT_ROOT, SMALL_PARAMS, write_params
+
+DVC_YAML = yaml.safe_load((PROJECT_ROOT / "dvc.yaml").read_text())
+STAGES = ("download", "preprocess", "train", "evaluate", "export")
+
+
+def test_dvc_yaml_has_the_five_stages_in_order():
+    assert tuple(DVC_YAML["stages"]) == STAGES
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_each_stage_declares_exactly_the_params_it_reads(stage):
+    assert sorted(DVC_YAML["stages"][stage]["params"]) == sorted(STAGE_PARAMS[stage])
+
+
+def _sentiment_imports(path: Path) -> set[str]:
+    modules = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("sentiment"):
+            modules.add(node.module)
+        elif isinstance(node, ast.Import):
+            modules |= {a.name for a in node.names if a.name.startswith("sentiment")}
+    return modules
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_each_stage_lists_every_module_it_imports_as_a_dependency(stage):
+    script = f"stages/{stage}.py"
+    needed, queue = set(), [PROJECT_ROOT / script]
+    while queue:
+        for module in _sentiment_imports(queue.pop()):
+            file = module.replace(".", "/") + ".py"
+            if file not in needed and (PROJECT_ROOT / file).exists():
+                needed.add(file)
+                queue.append(PROJECT_ROOT / file)
+    deps = set(DVC_YAML["stages"][stage]["deps"])
+    assert script in deps
+    assert needed <= deps, f"missing from {stage}'s deps: {sorted(needed - deps)}"
+
+
+@pytest.fixture
+def project(tmp_path):
+    """A copy of the project in a fresh git + DVC repository, configured for small data."""
+    repo = tmp_path / "project"
+    repo.mkdir()
+    for name in ("dvc.yaml", ".gitignore"):
+        shutil.copy(PROJECT_ROOT / name, repo / name)
+    for folder in ("stages", "sentiment"):
+        shutil.copytree(
+            PROJECT_ROOT / folder, repo / folder, ignore=shutil.ignore_patterns("__pycache__")
+        )
+    write_params(repo / "params.yaml", **SMALL_PARAMS)
+    env = os.environ | {
+        # DVC runs each stage's `python` from PATH: make it this interpreter
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+        "TF_CPP_MIN_LOG_LEVEL": "3",
+        "DVC_NO_ANALYTICS": "1",
+    }
+    env.pop("IMDB_MIRROR", None)
+
+    def run(*command: str) -> str:
+        result = subprocess.run(command, cwd=repo, env=env, capture_output=True, text=True)
+        assert result.returncode == 0, f"{command} failed:\n{result.stdout}\n{result.stderr}"
+        return result.stdout + result.stderr
+
+    run("git", "init", "-q")
+    run("git", "config", "user.email", "tests@example.com")
+    run("git", "config", "user.name", "tests")
+    run(sys.executable, "-m", "dvc", "init", "-q")
+    run("git", "add", "-A")
+    run("git", "commit", "-qm", "project")
+    return repo, run
+
+
+def dvc(run, *args: str) -> str:
+    return run(sys.executable, "-m", "dvc", *args)
+
+
+@pytest.mark.slow
+def test_repro_then_merge_mode_experiment_then_metrics_diff(project):
+    repo, run = project
+    output = dvc(run, "repro")
+    for stage in STAGES:
+        assert f"Running stage '{stage}'" in output
+    test_metrics = json.loads((repo / "metrics/test.json").read_text())
+    assert test_metrics["accuracy"] > 0.85
+    assert (repo / "models/export/saved_model/saved_model.pb").exists()
+    assert (repo / "metrics/train/plots/metrics/eval/accuracy.tsv").exists()
+
+    assert "Data and pipelines are up to date" in dvc(run, "repro")
+    run("git", "add", "-A")
+    run("git", "commit", "-qm", "baseline run")
+
+    output = dvc(run, "exp", "run", "-S", "merge_mode=ave")
+    for stage in ("download", "preprocess"):
+        assert f"Stage '{stage}' didn't change, skipping" in output
+    for stage in ("train", "evaluate", "export"):
+        assert f"Running stage '{stage}'" in output
+
+    import keras
+
+    assert model_merge_mode(keras.saving.load_model(repo / "models/model.keras")) == "ave"
+    assert yaml.safe_load((repo / "params.yaml").read_text())["merge_mode"] == "ave"
+
+    diff = json.loads(dvc(run, "metrics", "diff", "--json"))
+    assert "accuracy" in diff["metrics/test.json"]
+    assert diff["metrics/test.json"]["accuracy"]["old"] == test_metrics["accuracy"]
+    assert "metrics/test.json" in dvc(run, "metrics", "diff")
+
+
+@pytest.mark.slow
+def test_a_bad_param_stops_the_pipeline_before_any_work(project):
+    repo, _ = project
+    write_params(repo / "params.yaml", **(SMALL_PARAMS | {"merge_mode": "avg"}))
+    result = subprocess.run(
+        [sys.executable, "-m", "dvc", "repro"],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        env=os.environ | {"PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"},
+    )
+    assert result.returncode != 0
+    assert "error: merge_mode 'avg' is not one of sum, mul, concat, ave, none" in result.stderr
+    assert not (repo / "data/raw").exists()
