@@ -8,7 +8,9 @@ from sklearn.metrics import (
     classification_report,
     confusion_matrix,
     log_loss,
+    precision_recall_curve,
     roc_auc_score,
+    roc_curve,
 )
 
 from sentiment.data import LABEL_NAMES
@@ -56,3 +58,124 @@ def score_predictions(
         },
         "reviews": len(labels),
     }
+
+
+def _thin(rows: list[dict], max_points: int) -> list[dict]:
+    """At most max_points rows, evenly spaced, first and last kept: a curve, not 25,000 points."""
+    if len(rows) <= max_points:
+        return rows
+    keep = np.unique(np.linspace(0, len(rows) - 1, max_points).round().astype(int))
+    return [rows[i] for i in keep]
+
+
+def roc_points(labels: np.ndarray, probabilities: np.ndarray, max_points: int = 200) -> list[dict]:
+    """The ROC curve as rows for DVC's templates: fpr, tpr, threshold."""
+    fpr, tpr, thresholds = roc_curve(labels, probabilities)
+    rows = [
+        {"fpr": round(float(f), 4), "tpr": round(float(t), 4), "threshold": round(float(h), 4)}
+        for f, t, h in zip(fpr, tpr, np.minimum(thresholds, 1.0), strict=True)
+    ]
+    return _thin(rows, max_points)
+
+
+def precision_recall_points(
+    labels: np.ndarray, probabilities: np.ndarray, max_points: int = 200
+) -> list[dict]:
+    """The precision-recall curve of the positive class as rows: recall, precision, threshold."""
+    precision, recall, thresholds = precision_recall_curve(labels, probabilities)
+    rows = [
+        {
+            "recall": round(float(r), 4),
+            "precision": round(float(p), 4),
+            "threshold": round(float(h), 4),
+        }
+        for r, p, h in zip(recall[:-1], precision[:-1], thresholds, strict=True)
+    ]
+    return _thin(rows, max_points)
+
+
+def confusion_rows(labels: np.ndarray, predicted: np.ndarray) -> str:
+    """One CSV row per review (actual, predicted) for DVC's confusion template."""
+    names = np.array(LABEL_NAMES)
+    lines = ["actual,predicted"]
+    lines += [f"{a},{p}" for a, p in zip(names[labels], names[predicted], strict=True)]
+    return "\n".join(lines) + "\n"
+
+
+def confident_mistakes(
+    texts: list[str],
+    labels: np.ndarray,
+    probabilities: np.ndarray,
+    *,
+    count: int,
+    decision_threshold: float,
+    excerpt_chars: int = 300,
+) -> list[dict]:
+    """The wrongly classified reviews the model was surest of, surest first."""
+    predicted = (probabilities >= decision_threshold).astype(int)
+    wrong = np.flatnonzero(predicted != labels)
+    confidence = np.abs(probabilities[wrong] - 0.5)
+    order = wrong[np.lexsort((wrong, -confidence))][:count]  # ties: earlier review first
+    return [
+        {
+            "true_label": LABEL_NAMES[labels[i]],
+            "probability_positive": round(float(probabilities[i]), 4),
+            "excerpt": texts[i][:excerpt_chars] + ("…" if len(texts[i]) > excerpt_chars else ""),
+        }
+        for i in order
+    ]
+
+
+def markdown_report(metrics: dict, baseline: dict, mistakes: list[dict]) -> str:
+    """A report a pull-request comment can paste: network vs linear baseline, per-class report."""
+    network_f1 = metrics["report"]["positive"]["f1-score"]
+    lines = [
+        "# Test-set report",
+        "",
+        f"{metrics['reviews']:,} IMDB test reviews (never seen in training or validation).",
+        "",
+        "| model | accuracy | F1 (positive) | ROC AUC |",
+        "|---|---|---|---|",
+        f"| network | {metrics['accuracy']:.4f} | {network_f1:.4f} | {metrics['roc_auc']:.4f} |",
+        f"| TF-IDF + logistic regression | {baseline['accuracy']:.4f} | {baseline['f1']:.4f} "
+        f"| {baseline['roc_auc']:.4f} |",
+        f"| network minus baseline | {metrics['accuracy'] - baseline['accuracy']:+.4f} "
+        f"| {network_f1 - baseline['f1']:+.4f} | {metrics['roc_auc'] - baseline['roc_auc']:+.4f} |",
+        "",
+        "## Classification report (network)",
+        "",
+        "| class | precision | recall | F1 | support |",
+        "|---|---|---|---|---|",
+    ]
+    for name, row in metrics["report"].items():
+        lines.append(
+            f"| {name.replace('_', ' ')} | {row['precision']:.4f} | {row['recall']:.4f} "
+            f"| {row['f1-score']:.4f} | {row['support']:,} |"
+        )
+    matrix = metrics["confusion_matrix"]
+    lines += [
+        "",
+        "Confusion matrix (rows: actual, columns: predicted):",
+        "",
+        "| | negative | positive |",
+        "|---|---|---|",
+        f"| negative | {matrix['true_negative']:,} | {matrix['false_positive']:,} |",
+        f"| positive | {matrix['false_negative']:,} | {matrix['true_positive']:,} |",
+        "",
+        "## Plots",
+        "",
+        "`dvc plots show` (or `dvc plots diff main` on a branch) draws: loss and accuracy",
+        "per epoch for the fit and validation reviews; the ROC curve and the precision-recall",
+        "curve of the positive class on the test set; and the confusion matrix of the test set.",
+        "",
+        f"## The {len(mistakes)} test reviews the network got most confidently wrong",
+        "",
+        "| true label | P(positive) | excerpt |",
+        "|---|---|---|",
+    ]
+    for mistake in mistakes:
+        excerpt = " ".join(mistake["excerpt"].replace("|", "\\|").split())
+        lines.append(
+            f"| {mistake['true_label']} | {mistake['probability_positive']:.4f} | {excerpt} |"
+        )
+    return "\n".join(lines) + "\n"

@@ -73,6 +73,7 @@ STAGE_PARAMS: dict[str, tuple[str, ...]] = {
         "batch_size",
         "epochs",
     ),
+    "baseline": ("validation_split", "seed"),
     "evaluate": ("decision_threshold",),
     "export": ("max_length", "padding", "truncating", "decision_threshold"),
 }

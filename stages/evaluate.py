@@ -1,32 +1,64 @@
-"""Stage evaluate: test-set accuracy, ROC AUC, classification report and confusion matrix."""
+"""Stage evaluate: test metrics, curves, confident mistakes and a report beside the baseline."""
 
 import argparse
 import json
+from itertools import islice
 from pathlib import Path
 
 from sentiment.cli import atomic_output, log, run_stage
+from sentiment.data import iter_reviews
 from sentiment.params import stage_params
 from sentiment.splits import load_split
+
+MISTAKES_SHOWN = 20
+
+
+def _write(path: Path, text: str) -> None:
+    with atomic_output(path) as staging:
+        staging.write_text(text, encoding="utf-8")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--data", type=Path, required=True, help="preprocess's output folder")
+    parser.add_argument("--reviews", type=Path, required=True, help="download's output folder")
     parser.add_argument("--model", type=Path, required=True, help="the trained .keras model")
+    parser.add_argument("--baseline", type=Path, required=True, help="the baseline's metrics")
     parser.add_argument("--metrics", type=Path, required=True, help="where to write test metrics")
+    parser.add_argument("--plots", type=Path, required=True, help="folder for the plot data")
+    parser.add_argument("--report", type=Path, required=True, help="where to write the report")
     parser.add_argument("--params", type=Path, default=Path("params.yaml"))
     args = parser.parse_args()
     params = stage_params("evaluate", args.params)
 
-    from sentiment.evaluation import score_predictions
+    from sentiment import evaluation
     from sentiment.training import load_trained_model, predict_probabilities
 
     test = load_split(args.data / "test.npz")
     probabilities = predict_probabilities(load_trained_model(args.model), test.token_ids)
-    metrics = score_predictions(test.labels, probabilities, **params)
-    with atomic_output(args.metrics) as path:
-        path.write_text(json.dumps(metrics, indent=2) + "\n")
-    log(f"evaluate: test accuracy {metrics['accuracy']:.4f}, ROC AUC {metrics['roc_auc']:.4f}")
+    labels = test.labels.astype(int)
+    metrics = evaluation.score_predictions(labels, probabilities, **params)
+    # preprocess keeps the test reviews in download's order, so row i is review i
+    texts = [text for text, _ in islice(iter_reviews(args.reviews / "test.jsonl"), len(labels))]
+    mistakes = evaluation.confident_mistakes(
+        texts, labels, probabilities, count=MISTAKES_SHOWN, **params
+    )
+    predicted = (probabilities >= params["decision_threshold"]).astype(int)
+    baseline = json.loads(args.baseline.read_text())
+
+    args.plots.mkdir(parents=True, exist_ok=True)
+    _write(args.metrics, json.dumps(metrics, indent=2) + "\n")
+    _write(args.plots / "roc.json", json.dumps(evaluation.roc_points(labels, probabilities)))
+    _write(
+        args.plots / "precision_recall.json",
+        json.dumps(evaluation.precision_recall_points(labels, probabilities)),
+    )
+    _write(args.plots / "confusion.csv", evaluation.confusion_rows(labels, predicted))
+    _write(args.report, evaluation.markdown_report(metrics, baseline, mistakes))
+    log(
+        f"evaluate: test accuracy {metrics['accuracy']:.4f} (baseline {baseline['accuracy']:.4f}), "
+        f"ROC AUC {metrics['roc_auc']:.4f}"
+    )
 
 
 if __name__ == "__main__":

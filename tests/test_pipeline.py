@@ -16,10 +16,11 @@ from sentiment.params import STAGE_PARAMS
 from tests.conftest import PROJECT_ROOT, SMALL_PARAMS, write_params
 
 DVC_YAML = yaml.safe_load((PROJECT_ROOT / "dvc.yaml").read_text())
-STAGES = ("download", "preprocess", "train", "evaluate", "export")
+STAGES = ("download", "preprocess", "train", "baseline", "evaluate", "export")
+NETWORK_STAGES = ("train", "evaluate", "export")
 
 
-def test_dvc_yaml_has_the_five_stages_in_order():
+def test_dvc_yaml_has_the_stages_in_order():
     assert tuple(DVC_YAML["stages"]) == STAGES
 
 
@@ -101,15 +102,19 @@ def test_repro_then_merge_mode_experiment_then_metrics_diff(project):
     assert test_metrics["accuracy"] > 0.85
     assert (repo / "models/export/saved_model/saved_model.pb").exists()
     assert (repo / "metrics/train/plots/metrics/eval/accuracy.tsv").exists()
+    report = (repo / "metrics/report.md").read_text()
+    assert "| TF-IDF + logistic regression |" in report
+    plots = json.loads(dvc(run, "plots", "show", "--json"))["data"]
+    assert {"Loss per epoch", "ROC curve (test)", "Confusion matrix (test)"} <= set(plots)
 
     assert "Data and pipelines are up to date" in dvc(run, "repro")
     run("git", "add", "-A")
     run("git", "commit", "-qm", "baseline run")
 
     output = dvc(run, "exp", "run", "-S", "merge_mode=ave")
-    for stage in ("download", "preprocess"):
+    for stage in set(STAGES) - set(NETWORK_STAGES):  # the linear baseline included
         assert f"Stage '{stage}' didn't change, skipping" in output
-    for stage in ("train", "evaluate", "export"):
+    for stage in NETWORK_STAGES:
         assert f"Running stage '{stage}'" in output
 
     import keras

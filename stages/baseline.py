@@ -1,0 +1,30 @@
+"""Stage baseline: TF-IDF + logistic regression on the same splits, for every report."""
+
+import argparse
+import json
+from pathlib import Path
+
+from sentiment.cli import atomic_output, log, run_stage
+from sentiment.data import SPLITS, read_reviews
+from sentiment.params import stage_params
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--reviews", type=Path, required=True, help="download's output folder")
+    parser.add_argument("--metrics", type=Path, required=True, help="where to write its metrics")
+    parser.add_argument("--params", type=Path, default=Path("params.yaml"))
+    args = parser.parse_args()
+    params = stage_params("baseline", args.params)
+
+    from sentiment.baseline import fit_and_score_baseline
+
+    reviews = {split: read_reviews(args.reviews / f"{split}.jsonl") for split in SPLITS}
+    metrics = fit_and_score_baseline(reviews, **params)
+    with atomic_output(args.metrics) as path:
+        path.write_text(json.dumps(metrics, indent=2) + "\n")
+    log(f"baseline: test accuracy {metrics['accuracy']:.4f}, ROC AUC {metrics['roc_auc']:.4f}")
+
+
+if __name__ == "__main__":
+    run_stage(main)
