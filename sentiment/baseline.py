@@ -31,7 +31,7 @@ def fit_and_score_baseline(
         sublinear_tf=True,
     )
     features = vectorizer.fit_transform([reviews["train"][i][0] for i in fit])
-    classifier = LogisticRegression(C=4.0, max_iter=1000, solver="liblinear")
+    classifier = LogisticRegression(C=4.0, max_iter=1000, solver="liblinear", random_state=seed)
     classifier.fit(features, labels[fit])
 
     test_labels = np.array([label for _, label in reviews["test"]])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 import sys
 from collections.abc import Callable, Iterator
@@ -52,3 +53,15 @@ def _remove(path: Path) -> None:
 def log(message: str) -> None:
     """Progress notes go to stderr; results go to files DVC tracks."""
     print(message, file=sys.stderr, flush=True)
+
+
+# The train stage's last line; the benchmark reads the throughput from it.
+SUMMARY_PATTERN = re.compile(r"train: ([\d,]+) reviews in ([\d.]+) s \(([\d,]+) reviews/s\)")
+
+
+def training_summary(reviews_seen: int, seconds: float, val_accuracy: float) -> str:
+    """One line: reviews trained on (epochs included), fit time with validation, throughput."""
+    return (
+        f"train: {reviews_seen:,} reviews in {seconds:.1f} s ({reviews_seen / seconds:,.0f} "
+        f"reviews/s), val_accuracy {val_accuracy:.4f}"
+    )

@@ -183,8 +183,14 @@ def fingerprint(reviews: Reviews) -> str:
 def check_imdb(reviews: dict[str, Reviews]) -> dict[str, str]:
     """Prove these are IMDB's labelled reviews (counts, balance, content); returns fingerprints."""
     fingerprints = {}
+    for split in SPLITS:  # a missing split first: it says more than a wrong count
+        if not reviews.get(split):
+            raise DataError(
+                f"the source holds no {split} reviews (no aclImdb/{split}/pos/*.txt or "
+                f"aclImdb/{split}/neg/*.txt): it is not laid out like aclImdb_v1.tar.gz, use that"
+            )
     for split in SPLITS:
-        split_reviews = reviews.get(split, [])
+        split_reviews = reviews[split]
         if len(split_reviews) != IMDB_REVIEWS_PER_SPLIT:
             raise DataError(
                 f"the {split} split has {len(split_reviews):,} labelled reviews, IMDB has "

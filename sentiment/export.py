@@ -13,6 +13,7 @@ import tensorflow as tf
 from keras import layers
 
 from sentiment.errors import PipelineError
+from sentiment.model import MaskedGlobalMaxPooling1D  # noqa: F401  (registered for loading)
 from sentiment.text import LINE_BREAK_PATTERN, NON_TOKEN_PATTERN, PAD_ID
 
 SERVING_SIGNATURE = "serving_default"

@@ -18,6 +18,7 @@ CELLS = ("lstm", "gru", "simple_rnn")
 # "same" mirrors the forward cell; any cell name gives the backward direction its own kind.
 BACKWARD_CELLS = ("same", *CELLS)
 MERGE_MODES = ("sum", "mul", "concat", "ave", "none")
+POOLINGS = ("last", "max", "mean")
 OPTIMIZERS = ("adam", "rmsprop", "sgd")
 
 
@@ -46,6 +47,9 @@ class Params:
     bidirectional: bool = True
     merge_mode: str = "sum"
     backward_cell: str = "same"
+    mask_padding: bool = True  # skip padding steps (exact, and lets batches be cut short)
+    pooling: str = "last"  # the last output (the tutorial's), or max / mean over all steps
+    dropout: float = 0.0  # share of embedding channels and pooled features dropped in training
     # train
     optimizer: str = "adam"
     learning_rate: float = 0.001
@@ -68,6 +72,9 @@ STAGE_PARAMS: dict[str, tuple[str, ...]] = {
         "bidirectional",
         "merge_mode",
         "backward_cell",
+        "mask_padding",
+        "pooling",
+        "dropout",
         "optimizer",
         "learning_rate",
         "batch_size",
@@ -85,21 +92,23 @@ _CHOICES: dict[str, tuple[str, ...]] = {
     "cell": CELLS,
     "backward_cell": BACKWARD_CELLS,
     "merge_mode": MERGE_MODES,
+    "pooling": POOLINGS,
     "optimizer": OPTIMIZERS,
 }
-# (lowest, highest, whether the bounds themselves are allowed)
-_RANGES: dict[str, tuple[float, float | None, bool]] = {
-    "seed": (0, None, True),
-    "synthetic_reviews": (20, None, True),
-    "vocab_size": (3, None, True),
-    "max_length": (1, None, True),
-    "validation_split": (0.0, 1.0, False),
-    "embedding_dim": (1, None, True),
-    "units": (1, None, True),
-    "learning_rate": (0.0, None, False),
-    "batch_size": (1, None, True),
-    "epochs": (1, None, True),
-    "decision_threshold": (0.0, 1.0, False),
+# (lowest, highest or None, which bounds are allowed: "[]" both, "()" neither, "[)" the lowest)
+_RANGES: dict[str, tuple[float, float | None, str]] = {
+    "seed": (0, None, "[]"),
+    "synthetic_reviews": (20, None, "[]"),
+    "vocab_size": (3, None, "[]"),
+    "max_length": (1, None, "[]"),
+    "validation_split": (0.0, 1.0, "()"),
+    "embedding_dim": (1, None, "[]"),
+    "units": (1, None, "[]"),
+    "dropout": (0.0, 1.0, "[)"),
+    "learning_rate": (0.0, None, "()"),
+    "batch_size": (1, None, "[]"),
+    "epochs": (1, None, "[]"),
+    "decision_threshold": (0.0, 1.0, "()"),
 }
 
 
@@ -126,15 +135,21 @@ def _check_value(key: str, value: Any) -> None:
     if key in _CHOICES and value not in _CHOICES[key]:
         raise ParamsError(f"{key} {value!r} is not one of {', '.join(_CHOICES[key])}")
     if key in _RANGES:
-        low, high, inclusive = _RANGES[key]
-        if inclusive:
-            ok = value >= low and (high is None or value <= high)
-            bounds = f"at least {low}" if high is None else f"between {low} and {high}"
-        else:
-            ok = value > low and (high is None or value < high)
-            bounds = f"above {low}" if high is None else f"strictly between {low} and {high}"
-        if not ok:
-            raise ParamsError(f"{key} must be {bounds}, got {value!r}")
+        low, high, bounds = _RANGES[key]
+        above_low = value >= low if bounds[0] == "[" else value > low
+        below_high = high is None or (value <= high if bounds[1] == "]" else value < high)
+        if not (above_low and below_high):
+            raise ParamsError(f"{key} must be {_describe_range(low, high, bounds)}, got {value!r}")
+
+
+def _describe_range(low: float, high: float | None, bounds: str) -> str:
+    if high is None:
+        return f"at least {low}" if bounds[0] == "[" else f"above {low}"
+    return {
+        "[]": f"between {low} and {high}",
+        "()": f"strictly between {low} and {high}",
+        "[)": f"at least {low} and below {high}",
+    }[bounds]
 
 
 def _check_combination(params: Params) -> None:

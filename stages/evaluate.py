@@ -32,7 +32,13 @@ def main() -> None:
     params = stage_params("evaluate", args.params)
 
     from sentiment import evaluation
-    from sentiment.training import load_trained_model, predict_probabilities
+    from sentiment.training import (
+        load_trained_model,
+        predict_probabilities,
+        run_ops_single_threaded,
+    )
+
+    run_ops_single_threaded()
 
     test = load_split(args.data / "test.npz")
     probabilities = predict_probabilities(load_trained_model(args.model), test.token_ids)

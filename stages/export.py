@@ -23,11 +23,15 @@ def main() -> None:
     params = stage_params("export", args.params)
 
     from sentiment.export import check_parity, end_to_end_model, write_saved_model
+    from sentiment.fast_layers import with_stock_layers
+    from sentiment.saving import save_model
     from sentiment.training import load_trained_model
 
     classifier = load_trained_model(args.model)
+    # Served with Keras' own layers (same weights and maths): it needs nothing of this project
+    # to load, runs on cuDNN on a GPU, and converts to TensorFlow Lite.
     end_to_end = end_to_end_model(
-        classifier,
+        with_stock_layers(classifier),
         load_vocabulary(args.data / VOCABULARY_FILE),
         max_length=params["max_length"],
         padding=params["padding"],
@@ -38,7 +42,7 @@ def main() -> None:
     test_ids = load_split(args.data / "test.npz").token_ids[: len(texts)]
     gap = check_parity(end_to_end, classifier, texts, test_ids)
     with atomic_output(args.output, directory=True) as output:
-        end_to_end.save(output / "model.keras")
+        save_model(end_to_end, output / "model.keras")
         write_saved_model(
             end_to_end, output / "saved_model", decision_threshold=params["decision_threshold"]
         )

@@ -1,9 +1,10 @@
 """Stage train: fit the model from params, logging every epoch with DVCLive."""
 
 import argparse
+import time
 from pathlib import Path
 
-from sentiment.cli import atomic_output, log, run_stage
+from sentiment.cli import atomic_output, log, run_stage, training_summary
 from sentiment.params import stage_params
 from sentiment.splits import VOCABULARY_FILE, load_split, load_vocabulary
 from sentiment.text import FIRST_WORD_ID
@@ -21,7 +22,10 @@ def main() -> None:
     from dvclive import Live
     from dvclive.keras import DVCLiveCallback
 
-    from sentiment.training import train_model
+    from sentiment.saving import save_model
+    from sentiment.training import run_ops_single_threaded, train_model
+
+    run_ops_single_threaded()
 
     train, validation = (
         load_split(args.data / "train.npz"),
@@ -29,6 +33,7 @@ def main() -> None:
     )
     vocab_size = len(load_vocabulary(args.data / VOCABULARY_FILE)) + FIRST_WORD_ID
     live = Live(str(args.live), dvcyaml=None, save_dvc_exp=False, report=None)
+    started = time.perf_counter()
     model, history = train_model(
         train=train,
         validation=validation,
@@ -37,8 +42,9 @@ def main() -> None:
         **params,
     )
     with atomic_output(args.model) as path:  # keeps the .keras suffix Keras insists on
-        model.save(path)
-    log(f"train: val_accuracy {history['val_accuracy'][-1]:.4f} after {params['epochs']} epochs")
+        save_model(model, path)
+    seconds = time.perf_counter() - started
+    log(training_summary(len(train) * params["epochs"], seconds, history["val_accuracy"][-1]))
 
 
 if __name__ == "__main__":

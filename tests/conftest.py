@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import dataclasses
 import io
+import os
+import shutil
+import subprocess
+import sys
 import tarfile
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -17,15 +22,18 @@ from sentiment.preprocessing import prepare_splits
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
 # The tutorial's pipeline on a small synthetic dataset: learnt to >95% test accuracy in seconds.
+# A masked model first sits at the bag-of-words plateau (about 70%) until it learns negation and
+# late turns; with 1,600 training reviews in batches of 16 it got there by epoch 4 for every seed
+# and data order tried (with fewer reviews or larger batches, some stayed there for 8 epochs).
 SMALL_PARAMS = {
     "dataset": "synthetic",
-    "synthetic_reviews": 1000,
+    "synthetic_reviews": 2000,
     "vocab_size": 200,
     "max_length": 100,
     "embedding_dim": 16,
     "units": 16,
     "learning_rate": 0.01,
-    "batch_size": 32,
+    "batch_size": 16,
     "epochs": 8,
 }
 
@@ -35,6 +43,51 @@ def write_params(path: Path, **overrides) -> Path:
     values = dataclasses.asdict(Params()) | overrides
     path.write_text(yaml.safe_dump(values, sort_keys=False))
     return path
+
+
+def project_env() -> dict[str, str]:
+    """The environment DVC runs the stages in: this interpreter's `python`, no IMDB mirror."""
+    env = os.environ | {
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+        "TF_CPP_MIN_LOG_LEVEL": "3",
+        "DVC_NO_ANALYTICS": "1",
+    }
+    env.pop("IMDB_MIRROR", None)
+    return env
+
+
+def make_project(repo: Path, **param_overrides) -> tuple[Path, Callable[..., str]]:
+    """A copy of the project in a fresh git + DVC repository with SMALL_PARAMS (and overrides).
+
+    Returns the folder and run(*command), which fails the test if the command fails.
+    """
+    repo.mkdir(parents=True)
+    for name in ("dvc.yaml", ".gitignore"):
+        shutil.copy(PROJECT_ROOT / name, repo / name)
+    for folder in ("stages", "sentiment"):
+        shutil.copytree(
+            PROJECT_ROOT / folder, repo / folder, ignore=shutil.ignore_patterns("__pycache__")
+        )
+    write_params(repo / "params.yaml", **(SMALL_PARAMS | param_overrides))
+    env = project_env()
+
+    def run(*command: str) -> str:
+        result = subprocess.run(command, cwd=repo, env=env, capture_output=True, text=True)
+        assert result.returncode == 0, f"{command} failed:\n{result.stdout}\n{result.stderr}"
+        return result.stdout + result.stderr
+
+    run("git", "init", "-q")
+    run("git", "config", "user.email", "tests@example.com")
+    run("git", "config", "user.name", "tests")
+    run(sys.executable, "-m", "dvc", "init", "-q")
+    run("git", "add", "-A")
+    run("git", "commit", "-qm", "project")
+    return repo, run
+
+
+def dvc(run: Callable[..., str], *args: str) -> str:
+    """A DVC command through make_project's run."""
+    return run(sys.executable, "-m", "dvc", *args)
 
 
 def make_aclimdb_archive(path: Path, reviews: dict[str, list[tuple[str, int]]], **extra) -> Path:
@@ -85,6 +138,9 @@ def trained_model(small_data):
         bidirectional=True,
         merge_mode="sum",
         backward_cell="same",
+        mask_padding=True,
+        pooling="last",
+        dropout=0.0,
         optimizer="adam",
         learning_rate=SMALL_PARAMS["learning_rate"],
         batch_size=SMALL_PARAMS["batch_size"],

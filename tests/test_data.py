@@ -71,6 +71,19 @@ def test_a_small_archive_is_not_taken_for_imdb(tmp_path):
         check_imdb(reviews)
 
 
+def test_an_archive_missing_a_split_is_refused_naming_it(tmp_path):
+    archive = make_aclimdb_archive(tmp_path / "imdb.tar.gz", {"train": TINY["train"]})
+    with pytest.raises(DataError, match="the source holds no test reviews"):
+        check_imdb(read_archive(archive))
+
+
+def test_an_archive_laid_out_otherwise_is_refused(tmp_path):
+    members = {"imdb/train/pos/0_9.txt": b"Great.", "imdb/test/neg/0_1.txt": b"Awful."}
+    archive = make_aclimdb_archive(tmp_path / "imdb.tar.gz", {}, **members)
+    with pytest.raises(DataError, match=r"no aclImdb/train/pos/\*\.txt.*not laid out like"):
+        check_imdb(read_archive(archive))
+
+
 @pytest.mark.parametrize("damage", ["garbage", "truncated"])
 def test_a_corrupt_archive_gets_a_clear_error(tmp_path, damage):
     archive = make_aclimdb_archive(tmp_path / "imdb.tar.gz", TINY)

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 from keras import layers
 
-from sentiment.model import build_model, model_merge_mode
+from sentiment.model import MaskedGlobalMaxPooling1D, build_model, model_merge_mode
 
 MERGE_MODES = ("sum", "mul", "concat", "ave", "none")
 CELLS = ("lstm", "gru", "simple_rnn")
@@ -11,13 +11,13 @@ CELLS = ("lstm", "gru", "simple_rnn")
 def small_model(**overrides):
     config = {
         "vocab_size": 30,
-        "max_length": 12,
         "embedding_dim": 4,
         "cell": "lstm",
         "units": 3,
         "bidirectional": True,
         "merge_mode": "sum",
         "backward_cell": "same",
+        "mask_padding": True,
     } | overrides
     return build_model(**config)
 
@@ -26,7 +26,7 @@ def small_model(**overrides):
 @pytest.mark.parametrize("merge_mode", MERGE_MODES)
 def test_every_cell_and_merge_mode_gives_one_probability_per_review(cell, merge_mode):
     model = small_model(cell=cell, merge_mode=merge_mode)
-    probabilities = model.predict(np.random.default_rng(0).integers(0, 30, (5, 12)), verbose=0)
+    probabilities = model.predict(np.random.default_rng(0).integers(1, 30, (5, 12)), verbose=0)
     assert probabilities.shape == (5, 1)
     assert ((probabilities > 0) & (probabilities < 1)).all()
     assert model_merge_mode(model) == merge_mode
@@ -59,3 +59,38 @@ def test_default_layers_stay_eligible_for_cudnn():
     lstm = small_model().get_layer("bidirectional").forward_layer
     assert lstm.activation.__name__ == "tanh" and lstm.recurrent_activation.__name__ == "sigmoid"
     assert lstm.recurrent_dropout == 0 and not lstm.unroll and lstm.use_bias
+
+
+@pytest.mark.parametrize("pooling", ["last", "max", "mean"])
+@pytest.mark.parametrize("cell", CELLS)
+@pytest.mark.parametrize("merge_mode", ["sum", "none"])
+def test_a_masked_review_scores_the_same_whatever_its_padding(cell, merge_mode, pooling):
+    model = small_model(cell=cell, merge_mode=merge_mode, pooling=pooling)
+    words = np.random.default_rng(1).integers(1, 30, (3, 7))
+    pre = np.pad(words, ((0, 0), (9, 0)))
+    post = np.pad(words, ((0, 0), (0, 4)))
+    expected = model.predict(words, verbose=0)
+    np.testing.assert_allclose(model.predict(pre, verbose=0), expected, atol=1e-6)
+    np.testing.assert_allclose(model.predict(post, verbose=0), expected, atol=1e-6)
+
+
+def test_without_the_mask_padding_is_read_as_input_as_in_the_tutorial():
+    model = small_model(mask_padding=False)
+    words = np.random.default_rng(1).integers(1, 30, (3, 7))
+    padded = np.pad(words, ((0, 0), (9, 0)))
+    assert not np.allclose(model.predict(padded, verbose=0), model.predict(words, verbose=0))
+
+
+def test_masked_max_pooling_ignores_padding_and_gives_zero_for_an_empty_review():
+    outputs = np.array([[[-3.0], [-1.0], [-2.0]], [[-5.0], [-4.0], [-6.0]]])
+    mask = np.array([[False, True, True], [False, False, False]])
+    pooled = MaskedGlobalMaxPooling1D()(outputs, mask=mask)
+    assert np.asarray(pooled).tolist() == [[-1.0], [0.0]]  # padding's 0 would win otherwise
+
+
+def test_dropout_drops_embedding_channels_and_pooled_features_only_in_training():
+    model = small_model(pooling="max", dropout=0.5)
+    names = {layer.name for layer in model.layers}
+    assert {"embedding_dropout", "bidirectional_max_pool", "bidirectional_dropout"} <= names
+    reviews = np.random.default_rng(2).integers(1, 30, (4, 9))
+    assert np.array_equal(model(reviews, training=False), model(reviews, training=False))

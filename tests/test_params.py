@@ -36,6 +36,8 @@ def test_committed_params_file_holds_every_key_with_the_tutorial_defaults():
         ({"validation_split": 1.0}, "validation_split must be strictly between 0.0 and 1.0"),
         ({"cell": "transformer"}, "cell 'transformer' is not one of lstm, gru, simple_rnn"),
         ({"learning_rate": 0}, "learning_rate must be above 0.0"),
+        ({"dropout": 1.0}, "dropout must be at least 0.0 and below 1.0, got 1.0"),
+        ({"pooling": "attention"}, "pooling 'attention' is not one of last, max, mean"),
         (
             {"bidirectional": False, "backward_cell": "gru"},
             "backward_cell 'gru' needs bidirectional",

@@ -3,7 +3,6 @@
 import ast
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -13,7 +12,7 @@ import yaml
 
 from sentiment.model import model_merge_mode
 from sentiment.params import STAGE_PARAMS
-from tests.conftest import PROJECT_ROOT, SMALL_PARAMS, write_params
+from tests.conftest import PROJECT_ROOT, SMALL_PARAMS, dvc, make_project, write_params
 
 DVC_YAML = yaml.safe_load((PROJECT_ROOT / "dvc.yaml").read_text())
 STAGES = ("download", "preprocess", "train", "baseline", "evaluate", "export")
@@ -34,6 +33,7 @@ def _sentiment_imports(path: Path) -> set[str]:
     for node in ast.walk(ast.parse(path.read_text())):
         if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("sentiment"):
             modules.add(node.module)
+            modules |= {f"{node.module}.{alias.name}" for alias in node.names}  # submodules
         elif isinstance(node, ast.Import):
             modules |= {a.name for a in node.names if a.name.startswith("sentiment")}
     return modules
@@ -57,39 +57,7 @@ def test_each_stage_lists_every_module_it_imports_as_a_dependency(stage):
 @pytest.fixture
 def project(tmp_path):
     """A copy of the project in a fresh git + DVC repository, configured for small data."""
-    repo = tmp_path / "project"
-    repo.mkdir()
-    for name in ("dvc.yaml", ".gitignore"):
-        shutil.copy(PROJECT_ROOT / name, repo / name)
-    for folder in ("stages", "sentiment"):
-        shutil.copytree(
-            PROJECT_ROOT / folder, repo / folder, ignore=shutil.ignore_patterns("__pycache__")
-        )
-    write_params(repo / "params.yaml", **SMALL_PARAMS)
-    env = os.environ | {
-        # DVC runs each stage's `python` from PATH: make it this interpreter
-        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
-        "TF_CPP_MIN_LOG_LEVEL": "3",
-        "DVC_NO_ANALYTICS": "1",
-    }
-    env.pop("IMDB_MIRROR", None)
-
-    def run(*command: str) -> str:
-        result = subprocess.run(command, cwd=repo, env=env, capture_output=True, text=True)
-        assert result.returncode == 0, f"{command} failed:\n{result.stdout}\n{result.stderr}"
-        return result.stdout + result.stderr
-
-    run("git", "init", "-q")
-    run("git", "config", "user.email", "tests@example.com")
-    run("git", "config", "user.name", "tests")
-    run(sys.executable, "-m", "dvc", "init", "-q")
-    run("git", "add", "-A")
-    run("git", "commit", "-qm", "project")
-    return repo, run
-
-
-def dvc(run, *args: str) -> str:
-    return run(sys.executable, "-m", "dvc", *args)
+    return make_project(tmp_path / "project")
 
 
 @pytest.mark.slow

@@ -1,0 +1,127 @@
+"""FusedLSTM is keras.layers.LSTM: same outputs and gradients, masked or not, either direction."""
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+from keras import layers
+
+from sentiment.fast_layers import DenseGradientEmbedding, FusedLSTM, compact, with_stock_layers
+
+RNG = np.random.default_rng(7)
+# Pre-padded, post-padded, empty, full, and with a hole in the middle: every mask shape.
+TOKEN_IDS = RNG.integers(1, 20, (6, 40))
+TOKEN_IDS[0, :25] = 0
+TOKEN_IDS[1, 31:] = 0
+TOKEN_IDS[2, :] = 0
+TOKEN_IDS[4, 10:18] = 0
+
+
+def twin_models(
+    merge_mode: str, mask_zero: bool, return_sequences: bool = False
+) -> tuple[keras.Model, keras.Model]:
+    """A stock-LSTM model and a FusedLSTM model with the same weights."""
+
+    def build(recurrent):
+        token_ids = keras.Input((None,), dtype="int32")
+        embedded = layers.Embedding(20, 6, mask_zero=mask_zero)(token_ids)
+        layer = recurrent(5, return_sequences=return_sequences)
+        merged = layers.Bidirectional(layer, merge_mode=merge_mode)(embedded)
+        return keras.Model(token_ids, merged)
+
+    keras.utils.set_random_seed(0)
+    stock, fused = build(layers.LSTM), build(FusedLSTM)
+    fused.set_weights(stock.get_weights())
+    return stock, fused
+
+
+@pytest.mark.parametrize("return_sequences", [False, True])
+@pytest.mark.parametrize("mask_zero", [True, False])
+@pytest.mark.parametrize("merge_mode", ["concat", "sum"])
+def test_fused_lstm_gives_the_stock_layers_outputs_and_gradients(
+    mask_zero, merge_mode, return_sequences
+):
+    stock, fused = twin_models(merge_mode, mask_zero, return_sequences)
+    with tf.GradientTape(persistent=True) as tape:
+        stock_out, fused_out = stock(TOKEN_IDS), fused(TOKEN_IDS)
+        stock_loss, fused_loss = tf.reduce_sum(stock_out**2), tf.reduce_sum(fused_out**2)
+    np.testing.assert_allclose(fused_out, stock_out, atol=1e-6)
+    stock_grads = tape.gradient(stock_loss, stock.trainable_weights)
+    fused_grads = tape.gradient(fused_loss, fused.trainable_weights)
+    for stock_grad, fused_grad in zip(stock_grads, fused_grads, strict=True):
+        np.testing.assert_allclose(
+            tf.convert_to_tensor(fused_grad), tf.convert_to_tensor(stock_grad), atol=1e-5
+        )
+
+
+def test_a_review_with_no_words_keeps_the_initial_state():
+    _, fused = twin_models("concat", mask_zero=True)
+    assert np.array_equal(fused(TOKEN_IDS)[2], np.zeros(10))
+
+
+def test_compact_moves_unmasked_steps_to_the_front_in_order():
+    sequences = tf.constant([[[1.0], [2.0], [3.0], [4.0]], [[5.0], [6.0], [7.0], [8.0]]])
+    mask = tf.constant([[False, True, False, True], [True, True, True, True]])
+    compacted, lengths = compact(sequences, mask)
+    assert lengths.numpy().tolist() == [2, 4]
+    assert compacted[0, :2, 0].numpy().tolist() == [2.0, 4.0]
+    assert compacted[1, :, 0].numpy().tolist() == [5.0, 6.0, 7.0, 8.0]
+
+
+def test_the_keras_fallback_loop_over_compacted_steps_matches_too(monkeypatch):
+    # Where the fused kernel does not apply (a GPU, dropout), the layer compacts the steps and
+    # hands Keras a right-padded mask, the form cuDNN takes; the result must not change.
+    stock, fused = twin_models("concat", mask_zero=True)
+    monkeypatch.setattr(FusedLSTM, "_fusable", lambda self, mask: False)
+    np.testing.assert_allclose(fused(TOKEN_IDS), stock(TOKEN_IDS), atol=1e-6)
+
+
+def test_fused_lstm_saves_and_loads_as_itself(tmp_path):
+    _, fused = twin_models("sum", mask_zero=True)
+    fused.save(tmp_path / "model.keras")
+    loaded = keras.saving.load_model(tmp_path / "model.keras", safe_mode=True)
+    assert isinstance(loaded.layers[2].forward_layer, FusedLSTM)
+    np.testing.assert_allclose(loaded(TOKEN_IDS), fused(TOKEN_IDS), atol=1e-7)
+
+
+def test_dense_gradient_embedding_trains_exactly_like_the_stock_one():
+    def build(embedding):
+        token_ids = keras.Input((None,), dtype="int32")
+        embedded = embedding(20, 4, mask_zero=True)(token_ids)
+        pooled = layers.GlobalAveragePooling1D()(embedded)
+        model = keras.Model(token_ids, layers.Dense(1, activation="sigmoid")(pooled))
+        model.compile(keras.optimizers.Adam(0.1), "binary_crossentropy")
+        return model
+
+    keras.utils.set_random_seed(0)
+    stock, dense = build(layers.Embedding), build(DenseGradientEmbedding)
+    dense.set_weights(stock.get_weights())
+    labels = np.arange(len(TOKEN_IDS)) % 2
+    for _ in range(3):  # repeated ids in a batch: their gradients must add up the same way
+        stock.train_on_batch(TOKEN_IDS, labels)
+        dense.train_on_batch(TOKEN_IDS, labels)
+    for stock_weights, dense_weights in zip(stock.get_weights(), dense.get_weights(), strict=True):
+        np.testing.assert_allclose(dense_weights, stock_weights, atol=1e-6)
+
+
+@pytest.mark.parametrize("merge_mode", ["sum", "none"])
+def test_the_stock_twin_holds_only_keras_layers_and_gives_the_same_outputs(merge_mode):
+    from sentiment.model import build_model
+
+    model = build_model(
+        vocab_size=20,
+        embedding_dim=6,
+        cell="lstm",
+        units=5,
+        bidirectional=True,
+        merge_mode=merge_mode,
+        backward_cell="same",
+        mask_padding=True,
+        pooling="max",
+    )
+    twin = with_stock_layers(model)
+    wrapper = twin.get_layer("bidirectional")
+    assert type(wrapper.forward_layer) is layers.LSTM
+    assert type(wrapper.backward_layer) is layers.LSTM
+    assert type(twin.get_layer("embedding")) is layers.Embedding
+    np.testing.assert_allclose(twin(TOKEN_IDS), model(TOKEN_IDS), atol=1e-6)
