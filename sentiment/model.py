@@ -6,6 +6,7 @@ import keras
 from keras import layers, ops
 
 from sentiment.fast_layers import DenseGradientEmbedding, FusedLSTM
+from sentiment.text import OOV_ID
 
 RECURRENT_LAYERS = {"lstm": layers.LSTM, "gru": layers.GRU, "simple_rnn": layers.SimpleRNN}
 # Same weights and maths as the stock layers, faster on CPU (see fast_layers.py).
@@ -52,6 +53,41 @@ class MaskedGlobalMaxPooling1D(layers.Layer):
         return (input_shape[0], input_shape[2])
 
 
+@keras.saving.register_keras_serializable(package="sentiment")
+class WordDropout(layers.Layer):
+    """While training, replace each word of a review by the out-of-vocabulary id with a probability.
+
+    A model that cannot count on any single word learns from many: on IMDB it keeps the network
+    from leaning on the names of the films in its training reviews, which the test films lack.
+    Padding (id 0) is left alone, so masks are unchanged.
+    """
+
+    def __init__(self, rate: float, out_of_vocabulary_id: int = 1, seed: int | None = None, **kw):
+        super().__init__(**kw)
+        self.rate = rate
+        self.out_of_vocabulary_id = out_of_vocabulary_id
+        self.seed = seed
+        self.seed_generator = keras.random.SeedGenerator(seed)
+
+    def call(self, token_ids, training=False):
+        if not training or not self.rate:
+            return token_ids
+        dropped = keras.random.uniform(ops.shape(token_ids), seed=self.seed_generator) < self.rate
+        words = ops.not_equal(token_ids, 0)
+        oov = ops.full_like(token_ids, self.out_of_vocabulary_id)
+        return ops.where(ops.logical_and(dropped, words), oov, token_ids)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self) -> dict:
+        return super().get_config() | {
+            "rate": self.rate,
+            "out_of_vocabulary_id": self.out_of_vocabulary_id,
+            "seed": self.seed,
+        }
+
+
 POOLING_LAYERS = {"max": MaskedGlobalMaxPooling1D, "mean": layers.GlobalAveragePooling1D}
 
 
@@ -76,6 +112,7 @@ def build_model(
     mask_padding: bool,
     pooling: str = "last",
     dropout: float = 0.0,
+    word_dropout: float = 0.0,
     stock_layers: bool = False,
 ) -> keras.Model:
     """An uncompiled sentiment model over (batch, steps) int token ids, any number of steps.
@@ -87,7 +124,8 @@ def build_model(
 
     pooling "last" reads the recurrent layer's final output (the tutorial's model); "max" and
     "mean" pool its outputs over every step of the review. dropout drops that share of embedding
-    channels (whole channels per review) and of the pooled features while training.
+    channels (whole channels per review) and of the pooled features while training;
+    word_dropout hides that share of a review's words (as out-of-vocabulary) while training.
 
     merge_mode "none" keeps the two directions apart: each reads the review alone and gives
     its own probability through its own Dense head, and the model outputs their mean, so the
@@ -95,10 +133,11 @@ def build_model(
     bidirectional is false.
     """
     token_ids = keras.Input(shape=(None,), dtype="int32", name="token_ids")
+    words = token_ids
+    if word_dropout:
+        words = WordDropout(word_dropout, OOV_ID, name="word_dropout")(token_ids)
     embedding = layers.Embedding if stock_layers else FAST_LAYERS["embedding"]
-    embedded = embedding(vocab_size, embedding_dim, mask_zero=mask_padding, name="embedding")(
-        token_ids
-    )
+    embedded = embedding(vocab_size, embedding_dim, mask_zero=mask_padding, name="embedding")(words)
     if dropout:
         embedded = layers.SpatialDropout1D(dropout, name="embedding_dropout")(embedded)
     recurrent = {"stock_layers": stock_layers, "return_sequences": pooling != "last"}

@@ -50,9 +50,11 @@ class Params:
     mask_padding: bool = True  # skip padding steps (exact, and lets batches be cut short)
     pooling: str = "last"  # the last output (the tutorial's), or max / mean over all steps
     dropout: float = 0.0  # share of embedding channels and pooled features dropped in training
+    word_dropout: float = 0.0  # share of a review's words hidden (as unknown) in training
     # train
     optimizer: str = "adam"
     learning_rate: float = 0.001
+    weight_averaging: float = 0.0  # momentum of a moving average of the weights; 0: off
     batch_size: int = 128
     epochs: int = 5
     # evaluate / export
@@ -75,8 +77,10 @@ STAGE_PARAMS: dict[str, tuple[str, ...]] = {
         "mask_padding",
         "pooling",
         "dropout",
+        "word_dropout",
         "optimizer",
         "learning_rate",
+        "weight_averaging",
         "batch_size",
         "epochs",
     ),
@@ -105,7 +109,9 @@ _RANGES: dict[str, tuple[float, float | None, str]] = {
     "embedding_dim": (1, None, "[]"),
     "units": (1, None, "[]"),
     "dropout": (0.0, 1.0, "[)"),
+    "word_dropout": (0.0, 1.0, "[)"),
     "learning_rate": (0.0, None, "()"),
+    "weight_averaging": (0.0, 1.0, "[)"),
     "batch_size": (1, None, "[]"),
     "epochs": (1, None, "[]"),
     "decision_threshold": (0.0, 1.0, "()"),

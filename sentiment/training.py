@@ -55,8 +55,10 @@ def train_model(
     mask_padding: bool,
     pooling: str,
     dropout: float,
+    word_dropout: float,
     optimizer: str,
     learning_rate: float,
+    weight_averaging: float,
     batch_size: int,
     epochs: int,
     callbacks: Sequence[keras.callbacks.Callback] = (),
@@ -79,10 +81,14 @@ def train_model(
         mask_padding=mask_padding,
         pooling=pooling,
         dropout=dropout,
+        word_dropout=word_dropout,
         stock_layers=stock_layers,
     )
+    # weight_averaging: the trained model gets an exponential moving average of its weights over
+    # the training steps (this momentum per step), smoother than the last step's weights.
+    averaging = {"use_ema": True, "ema_momentum": weight_averaging} if weight_averaging else {}
     model.compile(
-        optimizer=OPTIMIZERS[optimizer](learning_rate=learning_rate),
+        optimizer=OPTIMIZERS[optimizer](learning_rate=learning_rate, **averaging),
         loss=keras.losses.BinaryCrossentropy(),
         metrics=[keras.metrics.BinaryAccuracy(name="accuracy")],
     )

@@ -1,8 +1,14 @@
+import keras
 import numpy as np
 import pytest
 from keras import layers
 
-from sentiment.model import MaskedGlobalMaxPooling1D, build_model, model_merge_mode
+from sentiment.model import (
+    MaskedGlobalMaxPooling1D,
+    WordDropout,
+    build_model,
+    model_merge_mode,
+)
 
 MERGE_MODES = ("sum", "mul", "concat", "ave", "none")
 CELLS = ("lstm", "gru", "simple_rnn")
@@ -94,3 +100,15 @@ def test_dropout_drops_embedding_channels_and_pooled_features_only_in_training()
     assert {"embedding_dropout", "bidirectional_max_pool", "bidirectional_dropout"} <= names
     reviews = np.random.default_rng(2).integers(1, 30, (4, 9))
     assert np.array_equal(model(reviews, training=False), model(reviews, training=False))
+
+
+def test_word_dropout_hides_words_only_in_training_and_never_padding():
+    keras.utils.set_random_seed(3)
+    layer = WordDropout(0.3, out_of_vocabulary_id=1)
+    reviews = np.pad(np.random.default_rng(3).integers(2, 30, (50, 40)), ((0, 0), (10, 0)))
+    trained_on = np.asarray(layer(reviews, training=True))
+    assert np.array_equal(np.asarray(layer(reviews, training=False)), reviews)
+    assert (trained_on[:, :10] == 0).all()  # padding untouched: the mask stays the same
+    hidden = (trained_on[:, 10:] == 1).mean()
+    assert 0.25 < hidden < 0.35
+    assert ((trained_on == reviews) | (trained_on == 1)).all()

@@ -38,6 +38,7 @@ def test_committed_params_file_holds_every_key_with_the_tutorial_defaults():
         ({"learning_rate": 0}, "learning_rate must be above 0.0"),
         ({"dropout": 1.0}, "dropout must be at least 0.0 and below 1.0, got 1.0"),
         ({"pooling": "attention"}, "pooling 'attention' is not one of last, max, mean"),
+        ({"word_dropout": -0.1}, "word_dropout must be at least 0.0 and below 1.0, got -0.1"),
         (
             {"bidirectional": False, "backward_cell": "gru"},
             "backward_cell 'gru' needs bidirectional",
