@@ -6,9 +6,14 @@ preprocessing and gives the probabilities the trained model gave on the same rev
 
 from __future__ import annotations
 
+import json
+import platform
+import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
 import keras
+import numpy as np
 import tensorflow as tf
 from keras import layers
 
@@ -17,6 +22,8 @@ from sentiment.model import MaskedGlobalMaxPooling1D  # noqa: F401  (registered 
 from sentiment.text import LINE_BREAK_PATTERN, NON_TOKEN_PATTERN, PAD_ID
 
 SERVING_SIGNATURE = "serving_default"
+MODEL_CARD = "model_card.json"
+PIPELINE = "imdb-bilstm-pipeline"  # what a model card must name for a folder to be ours
 
 
 @keras.saving.register_keras_serializable(package="sentiment")
@@ -120,23 +127,146 @@ def load_exported(path: Path) -> keras.Model:
     return model
 
 
-def check_parity(
-    end_to_end: keras.Model,
-    classifier: keras.Model,
-    texts: list[str],
-    token_ids,
-    tolerance: float = 1e-5,
-) -> float:
-    """Largest probability gap between raw-text serving and the preprocessed pipeline.
+def read_model_card(folder: Path) -> dict:
+    """The model card of an export folder; refuses a folder this pipeline did not write."""
+    card_path = folder / MODEL_CARD
+    try:
+        card = json.loads(card_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        card = None
+    if not isinstance(card, dict) or card.get("pipeline") != PIPELINE:
+        raise PipelineError(
+            f"{folder} has no model card of this pipeline ({MODEL_CARD}): it was not exported "
+            "by `dvc repro export`; use models/export"
+        )
+    return card
 
-    Raises if the exported vectoriser and `sentiment.text` disagree on these reviews.
+
+def load_serving_signature(folder: Path) -> tuple[Callable[[list[str]], np.ndarray], dict]:
+    """An export folder's serving_default as texts -> probabilities, and its model card.
+
+    Refuses a folder without our model card, and a SavedModel whose signature is not ours.
     """
-    served = end_to_end.predict(tf.constant(texts), batch_size=256, verbose=0)[:, 0]
-    trained = classifier.predict(token_ids, batch_size=256, verbose=0)[:, 0]
-    gap = float(abs(served - trained).max()) if len(texts) else 0.0
+    if not folder.is_dir():
+        raise PipelineError(f"{folder} is not an export folder: run `dvc repro export` first")
+    card = read_model_card(folder)
+    try:
+        serve = tf.saved_model.load(str(folder / "saved_model")).signatures[SERVING_SIGNATURE]
+    except (OSError, KeyError, ValueError, tf.errors.OpError) as error:
+        raise PipelineError(
+            f"{folder / 'saved_model'} is not a loadable SavedModel with {SERVING_SIGNATURE} "
+            f"({error.__class__.__name__}): export again with `dvc repro export`"
+        ) from None
+    _, inputs = serve.structured_input_signature
+    outputs = serve.structured_outputs
+    expected = {"reviews": tf.TensorSpec(shape=(None,), dtype=tf.string, name="reviews")}
+    if inputs != expected or set(outputs) != {"probability", "label"}:
+        raise PipelineError(
+            f"{folder}'s {SERVING_SIGNATURE} takes {sorted(inputs)} and gives {sorted(outputs)}, "
+            "not this pipeline's reviews -> probability, label: export again"
+        )
+
+    def probabilities(texts: list[str]) -> np.ndarray:
+        return serve(reviews=tf.constant(texts, dtype=tf.string))["probability"].numpy()
+
+    return probabilities, card
+
+
+def model_card(
+    *,
+    params: dict,
+    manifest: dict,
+    vocabulary_words: int,
+    test_metrics: dict,
+    tflite: bool,
+) -> dict:
+    """Everything that traces a served model back to the run and the commit that made it."""
+    commit = _git("rev-parse", "HEAD")
+    changed = _git("status", "--porcelain", "--untracked-files=no")
+    return {
+        "pipeline": PIPELINE,
+        "model": "Embedding -> Bidirectional(LSTM) -> Dense(sigmoid), see params",
+        "params": params,
+        "data": manifest,
+        "vocabulary_words": vocabulary_words,
+        "test_metrics": {
+            key: test_metrics[key] for key in ("accuracy", "roc_auc", "log_loss", "reviews")
+        }
+        | {"f1_positive": test_metrics["report"]["positive"]["f1-score"]},
+        "serving": {
+            "saved_model": f"saved_model/, signature {SERVING_SIGNATURE}: reviews (batch of "
+            "strings) -> probability (float32), label (int32, 1 = positive)",
+            "keras": "model.keras: strings (batch,) -> probability (batch, 1)",
+            "decision_threshold": params["decision_threshold"],
+        }
+        | (
+            {
+                "tflite": "model.tflite: token ids (1, max_length) int32, words numbered by "
+                "vocabulary.txt (line i = id i + 2; 0 padding, 1 unknown), padded and truncated "
+                "as params say -> probability (1, 1)"
+            }
+            if tflite
+            else {}
+        ),
+        "versions": {
+            "tensorflow": tf.__version__,
+            "keras": keras.__version__,
+            "python": platform.python_version(),
+        },
+        "git_commit": commit or "unknown (not a git checkout)",
+        "git_worktree_clean": commit is not None and not changed,
+    }
+
+
+def _git(*args: str) -> str | None:
+    try:
+        result = subprocess.run(["git", *args], capture_output=True, text=True, check=True)
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return result.stdout.strip()
+
+
+def write_tflite(classifier: keras.Model, path: Path, max_length: int) -> None:
+    """The classifier as TensorFlow Lite over one review's (1, max_length) padded token ids.
+
+    Built from Keras' own layers with the weights frozen into constants, the recurrent loop
+    converts to TFLite's builtin WHILE: no TensorFlow select ops are needed. The text
+    vectoriser stays outside (its regex and string ops would need select ops, which the
+    TensorFlow 2.21 pip package's interpreter no longer runs).
+    """
+    from tensorflow.python.framework.convert_to_constants import (
+        convert_variables_to_constants_v2,
+    )
+
+    @tf.function(input_signature=[tf.TensorSpec((1, max_length), tf.int32, name="token_ids")])
+    def classify(token_ids):
+        return classifier(token_ids, training=False)
+
+    frozen = convert_variables_to_constants_v2(classify.get_concrete_function())
+    converter = tf.lite.TFLiteConverter.from_concrete_functions([frozen])
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+    path.write_bytes(converter.convert())
+
+
+def tflite_probabilities(path: Path, token_ids: np.ndarray) -> np.ndarray:
+    """Run a model.tflite from `write_tflite` on padded token ids, one review at a time."""
+    interpreter = tf.lite.Interpreter(model_path=str(path))
+    interpreter.allocate_tensors()
+    (source,), (target,) = interpreter.get_input_details(), interpreter.get_output_details()
+    probabilities = np.empty(len(token_ids), dtype=np.float32)
+    for row, review in enumerate(np.asarray(token_ids, dtype=np.int32)):
+        interpreter.set_tensor(source["index"], review[None, :])
+        interpreter.invoke()
+        probabilities[row] = interpreter.get_tensor(target["index"])[0, 0]
+    return probabilities
+
+
+def check_parity(served: np.ndarray, trained: np.ndarray, what: str, tolerance: float = 1e-5):
+    """Largest probability gap between a served form and the trained model; raises if too big."""
+    gap = float(np.abs(np.asarray(served) - np.asarray(trained)).max()) if len(served) else 0.0
     if gap > tolerance:
         raise PipelineError(
-            f"the exported model differs from the trained one by {gap:.2e} on test reviews "
-            f"(tolerance {tolerance:.0e}): the vectoriser and sentiment.text disagree, fix them"
+            f"{what} differs from the trained model by {gap:.2e} on test reviews (tolerance "
+            f"{tolerance:.0e}): the export does not serve what was trained, fix it"
         )
     return gap

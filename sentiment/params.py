@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import typing
 from dataclasses import dataclass
@@ -59,6 +60,7 @@ class Params:
     epochs: int = 5
     # evaluate / export
     decision_threshold: float = 0.5  # probability at or above which a review is positive
+    export_tflite: bool = False  # also export a TensorFlow Lite model over token ids
 
 
 # The params each stage reads; dvc.yaml declares exactly these (a test holds the two together),
@@ -86,7 +88,8 @@ STAGE_PARAMS: dict[str, tuple[str, ...]] = {
     ),
     "baseline": ("validation_split", "seed"),
     "evaluate": ("decision_threshold",),
-    "export": ("max_length", "padding", "truncating", "decision_threshold"),
+    # export writes every param into the model card, so it reads them all
+    "export": tuple(field.name for field in dataclasses.fields(Params)),
 }
 
 _CHOICES: dict[str, tuple[str, ...]] = {

@@ -1,15 +1,18 @@
-"""Stage export: the trained model behind its vectoriser, as .keras and as a SavedModel."""
+"""Stage export: the trained model behind its vectoriser (.keras, SavedModel), a model card, and
+optionally TensorFlow Lite; each served form is checked against the trained model."""
 
 import argparse
+import json
 from itertools import islice
 from pathlib import Path
 
 from sentiment.cli import atomic_output, log, run_stage
 from sentiment.data import iter_reviews
 from sentiment.params import stage_params
-from sentiment.splits import VOCABULARY_FILE, load_split, load_vocabulary
+from sentiment.splits import VOCABULARY_FILE, load_split, load_vocabulary, save_vocabulary
 
 PARITY_REVIEWS = 512  # test reviews on which raw-text serving must match training-time inputs
+TFLITE_PARITY_REVIEWS = 100  # TFLite runs one review at a time: fewer, still every length
 
 
 def main() -> None:
@@ -17,22 +20,27 @@ def main() -> None:
     parser.add_argument("--reviews", type=Path, required=True, help="download's output folder")
     parser.add_argument("--data", type=Path, required=True, help="preprocess's output folder")
     parser.add_argument("--model", type=Path, required=True, help="the trained .keras model")
+    parser.add_argument("--metrics", type=Path, required=True, help="evaluate's test metrics")
     parser.add_argument("--output", type=Path, required=True, help="folder for the export")
     parser.add_argument("--params", type=Path, default=Path("params.yaml"))
     args = parser.parse_args()
     params = stage_params("export", args.params)
 
-    from sentiment.export import check_parity, end_to_end_model, write_saved_model
+    import tensorflow as tf
+
+    from sentiment import export
     from sentiment.fast_layers import with_stock_layers
     from sentiment.saving import save_model
-    from sentiment.training import load_trained_model
+    from sentiment.training import load_trained_model, predict_probabilities
 
     classifier = load_trained_model(args.model)
     # Served with Keras' own layers (same weights and maths): it needs nothing of this project
     # to load, runs on cuDNN on a GPU, and converts to TensorFlow Lite.
-    end_to_end = end_to_end_model(
-        with_stock_layers(classifier),
-        load_vocabulary(args.data / VOCABULARY_FILE),
+    served_classifier = with_stock_layers(classifier)
+    vocabulary = load_vocabulary(args.data / VOCABULARY_FILE)
+    end_to_end = export.end_to_end_model(
+        served_classifier,
+        vocabulary,
         max_length=params["max_length"],
         padding=params["padding"],
         truncating=params["truncating"],
@@ -40,13 +48,30 @@ def main() -> None:
     # preprocess keeps the test reviews in download's order, so row i is review i
     texts = [text for text, _ in islice(iter_reviews(args.reviews / "test.jsonl"), PARITY_REVIEWS)]
     test_ids = load_split(args.data / "test.npz").token_ids[: len(texts)]
-    gap = check_parity(end_to_end, classifier, texts, test_ids)
+    trained = predict_probabilities(classifier, test_ids)
+    served = end_to_end.predict(tf.constant(texts), batch_size=256, verbose=0)[:, 0]
+    gaps = {"raw text": export.check_parity(served, trained, "the raw-text model")}
+    card = export.model_card(
+        params=params,
+        manifest=json.loads((args.reviews / "manifest.json").read_text()),
+        vocabulary_words=len(vocabulary),
+        test_metrics=json.loads(args.metrics.read_text()),
+        tflite=params["export_tflite"],
+    )
     with atomic_output(args.output, directory=True) as output:
         save_model(end_to_end, output / "model.keras")
-        write_saved_model(
+        export.write_saved_model(
             end_to_end, output / "saved_model", decision_threshold=params["decision_threshold"]
         )
-    log(f"export: {args.output} (raw-text parity on {len(texts)} test reviews: max gap {gap:.1e})")
+        if params["export_tflite"]:
+            export.write_tflite(served_classifier, output / "model.tflite", params["max_length"])
+            save_vocabulary(vocabulary, output / VOCABULARY_FILE)  # the TFLite model's word ids
+            few = slice(TFLITE_PARITY_REVIEWS)
+            lite = export.tflite_probabilities(output / "model.tflite", test_ids[few])
+            gaps["tflite"] = export.check_parity(lite, trained[few], "the TFLite model")
+        (output / export.MODEL_CARD).write_text(json.dumps(card, indent=2) + "\n")
+    checks = ", ".join(f"{name} max gap {gap:.1e}" for name, gap in gaps.items())
+    log(f"export: {args.output} (parity with the trained model on test reviews: {checks})")
 
 
 if __name__ == "__main__":
