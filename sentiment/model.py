@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import keras
 from keras import layers, ops
 
@@ -13,6 +15,45 @@ RECURRENT_LAYERS = {"lstm": layers.LSTM, "gru": layers.GRU, "simple_rnn": layers
 FAST_LAYERS = {"lstm": FusedLSTM, "embedding": DenseGradientEmbedding}
 
 
+class CudnnWarning(UserWarning):
+    """Params that keep the recurrent layers off the cuDNN kernel on a GPU."""
+
+
+def cudnn_obstacles(
+    *,
+    cell: str,
+    backward_cell: str = "same",
+    bidirectional: bool = True,
+    mask_padding: bool = True,
+    padding: str = "pre",
+    pooling: str = "last",
+) -> dict[str, str]:
+    """The params that keep the recurrent layers off cuDNN on a GPU, each with why; {} if none.
+
+    cuDNN runs LSTM and GRU with their default activations and no recurrent dropout (the only
+    ones this builder makes), and reads a mask only as right padding. The fused LSTM moves each
+    review's words to the front before its loop when it returns only its last output, so the
+    default (pre padding, masked, pooling last) is eligible; a GRU, or an LSTM returning every
+    step for pooling, sees the padding where `padding` put it.
+    """
+    cells = {cell} | ({backward_cell} if bidirectional and backward_cell != "same" else set())
+    obstacles = {
+        key: f"{key}: simple_rnn has no cuDNN kernel (lstm and gru have one)"
+        for key, name in (("cell", cell), ("backward_cell", backward_cell))
+        if name == "simple_rnn" and (key == "cell" or bidirectional)
+    }
+    left_padded = sorted(
+        name for name in cells if name == "gru" or (name == "lstm" and pooling != "last")
+    )
+    if mask_padding and padding == "pre" and left_padded:
+        obstacles["padding"] = (
+            f"padding: pre with mask_padding: true gives the {' and '.join(left_padded)} "
+            "layers masks that are not right-padded, which cuDNN cannot read: set padding: post "
+            "(a masked model's results do not depend on the padding side)"
+        )
+    return obstacles
+
+
 def _recurrent(
     cell: str,
     units: int,
@@ -20,11 +61,16 @@ def _recurrent(
     stock_layers: bool,
     return_sequences: bool,
     go_backwards: bool = False,
+    cudnn: bool = True,
 ) -> layers.Layer:
     fast = {} if stock_layers else FAST_LAYERS
     layer = fast.get(cell, RECURRENT_LAYERS[cell])
+    options = {"return_sequences": return_sequences, "go_backwards": go_backwards, "name": name}
+    if cell != "simple_rnn" and not cudnn:
+        # Keras would hand cuDNN the left-padded mask and fail at run time; use its generic loop.
+        options["use_cudnn"] = False
     # Default activations and no recurrent dropout keep LSTM/GRU eligible for cuDNN on a GPU.
-    return layer(units, return_sequences=return_sequences, go_backwards=go_backwards, name=name)
+    return layer(units, **options)
 
 
 @keras.saving.register_keras_serializable(package="sentiment")
@@ -114,6 +160,7 @@ def build_model(
     dropout: float = 0.0,
     word_dropout: float = 0.0,
     stock_layers: bool = False,
+    padding: str = "pre",
 ) -> keras.Model:
     """An uncompiled sentiment model over (batch, steps) int token ids, any number of steps.
 
@@ -131,7 +178,21 @@ def build_model(
     its own probability through its own Dense head, and the model outputs their mean, so the
     two directions vote as two independent classifiers. merge_mode is unused when
     bidirectional is false.
+
+    padding (the data's padding side) changes nothing in the model: with cudnn_obstacles it
+    decides whether the layers can use cuDNN on a GPU, and a CudnnWarning names the params that
+    keep them off it.
     """
+    obstacles = cudnn_obstacles(
+        cell=cell,
+        backward_cell=backward_cell,
+        bidirectional=bidirectional,
+        mask_padding=mask_padding,
+        padding=padding,
+        pooling=pooling,
+    )
+    for reason in obstacles.values():
+        warnings.warn(f"no cuDNN on a GPU: {reason}", CudnnWarning, stacklevel=2)
     token_ids = keras.Input(shape=(None,), dtype="int32", name="token_ids")
     words = token_ids
     if word_dropout:
@@ -140,7 +201,12 @@ def build_model(
     embedded = embedding(vocab_size, embedding_dim, mask_zero=mask_padding, name="embedding")(words)
     if dropout:
         embedded = layers.SpatialDropout1D(dropout, name="embedding_dropout")(embedded)
-    recurrent = {"stock_layers": stock_layers, "return_sequences": pooling != "last"}
+    recurrent = {
+        "stock_layers": stock_layers,
+        "return_sequences": pooling != "last",
+        # all layers to the generic loop, also a compacting LSTM beside a GRU: the simple rule
+        "cudnn": "padding" not in obstacles,
+    }
     if not bidirectional:
         features = _recurrent(cell, units, name=cell, **recurrent)(embedded)
         features = _summarise(features, pooling, dropout, name=cell)

@@ -21,6 +21,8 @@ BACKWARD_CELLS = ("same", *CELLS)
 MERGE_MODES = ("sum", "mul", "concat", "ave", "none")
 POOLINGS = ("last", "max", "mean")
 OPTIMIZERS = ("adam", "rmsprop", "sgd")
+# tf.distribute strategies (sentiment/distribution.py); batch_size is the global batch in all
+DISTRIBUTIONS = ("none", "mirrored", "multi_worker")
 
 
 class ParamsError(PipelineError):
@@ -58,6 +60,7 @@ class Params:
     weight_averaging: float = 0.0  # momentum of a moving average of the weights; 0: off
     batch_size: int = 128
     epochs: int = 5
+    distribute: str = "none"  # none | mirrored | multi_worker (tf.distribute; README)
     # evaluate / export
     decision_threshold: float = 0.5  # probability at or above which a review is positive
     export_tflite: bool = False  # also export a TensorFlow Lite model over token ids
@@ -85,6 +88,8 @@ STAGE_PARAMS: dict[str, tuple[str, ...]] = {
         "weight_averaging",
         "batch_size",
         "epochs",
+        "distribute",
+        "padding",  # only to warn when the layers cannot use cuDNN on a GPU
     ),
     "baseline": ("validation_split", "seed"),
     "evaluate": ("decision_threshold",),
@@ -101,6 +106,7 @@ _CHOICES: dict[str, tuple[str, ...]] = {
     "merge_mode": MERGE_MODES,
     "pooling": POOLINGS,
     "optimizer": OPTIMIZERS,
+    "distribute": DISTRIBUTIONS,
 }
 # (lowest, highest or None, which bounds are allowed: "[]" both, "()" neither, "[)" the lowest)
 _RANGES: dict[str, tuple[float, float | None, str]] = {

@@ -42,7 +42,7 @@ def main() -> None:
         served_classifier,
         vocabulary,
         max_length=params["max_length"],
-        padding=params["padding"],
+        padding=export.serving_padding(params["padding"], params["mask_padding"]),
         truncating=params["truncating"],
     )
     # preprocess keeps the test reviews in download's order, so row i is review i

@@ -1,6 +1,8 @@
 """Stage train: fit the model from params, logging every epoch with DVCLive."""
 
 import argparse
+import contextlib
+import tempfile
 import time
 from pathlib import Path
 
@@ -19,13 +21,25 @@ def main() -> None:
     args = parser.parse_args()
     params = stage_params("train", args.params)  # fails on bad params before TensorFlow loads
 
+    from sentiment.distribution import is_chief
+    from sentiment.training import run_ops_single_threaded
+
+    run_ops_single_threaded()
+    with contextlib.ExitStack() as scratch:
+        if params["distribute"] == "multi_worker" and not is_chief():
+            # Another worker of the cluster: it trains with the chief, which writes the results.
+            folder = Path(scratch.enter_context(tempfile.TemporaryDirectory(prefix="train-")))
+            args.model, args.live = folder / "model.keras", folder / "live"
+            log("train: a worker of the cluster, not its chief: its copy will be discarded")
+        fit_and_save(args, params)
+
+
+def fit_and_save(args: argparse.Namespace, params: dict) -> None:
     from dvclive import Live
     from dvclive.keras import DVCLiveCallback
 
     from sentiment.saving import save_model
-    from sentiment.training import run_ops_single_threaded, train_model
-
-    run_ops_single_threaded()
+    from sentiment.training import train_model
 
     train, validation = (
         load_split(args.data / "train.npz"),

@@ -6,6 +6,7 @@ import re
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import keras
 import numpy as np
@@ -36,8 +37,9 @@ def exported(small_data, trained_model, tmp_path_factory):
     """An export folder as the stage writes it: .keras, SavedModel, TFLite and model card."""
     _, vocabulary = small_data
     served_classifier = with_stock_layers(trained_model)
+    padding = export.serving_padding("pre", mask_padding=True)  # trained pre-padded
     model = export.end_to_end_model(
-        served_classifier, vocabulary, max_length=MAX_LENGTH, padding="pre", truncating="pre"
+        served_classifier, vocabulary, max_length=MAX_LENGTH, padding=padding, truncating="pre"
     )
     folder = tmp_path_factory.mktemp("export")
     save_model(model, folder / "model.keras")
@@ -89,6 +91,11 @@ def test_exported_vectorizer_matches_python_preprocessing(
     assert np.array_equal(served, ids)
 
 
+def test_a_masked_model_is_served_right_padded_for_cudnn():
+    assert export.serving_padding("pre", mask_padding=True) == "post"
+    assert export.serving_padding("pre", mask_padding=False) == "pre"  # it reads its padding
+
+
 def test_raw_text_probabilities_match_the_trained_model(exported, small_data, trained_model):
     model, _ = exported
     texts = synthetic_test_reviews(200) + HARD_REVIEWS
@@ -137,7 +144,7 @@ def test_saved_model_cli_runs_the_serving_signature_on_raw_strings(
     texts = [*synthetic_test_reviews(4), HARD_REVIEWS[0], HARD_REVIEWS[3]]
     result = subprocess.run(
         [
-            shutil.which("saved_model_cli") or "saved_model_cli",
+            shutil.which("saved_model_cli", path=Path(sys.executable).parent) or "saved_model_cli",
             "run",
             "--dir",
             str(folder / "saved_model"),
