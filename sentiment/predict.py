@@ -10,8 +10,9 @@ Usage:
 model card proves it is this pipeline's) or an exported model.keras (loaded in Keras safe mode).
 
 Each review, however long, is scored on its last max_length words (the export's truncation).
-An empty review, a line of a .jsonl file that is not a review record, or bytes that are not
-UTF-8 stop the run before any scoring, with one line on stderr naming the review and the fix.
+An empty review, one without a single word, a line of a .jsonl file that is not a review
+record, or bytes that are not UTF-8 stop the run before any scoring, with one line on stderr
+naming the review and the fix.
 
 Exit status: 0 every review scored; 2 bad input or a model that is not ours (nothing printed to
 stdout); 1 anything unexpected.
@@ -28,6 +29,7 @@ from typing import BinaryIO
 from sentiment.cli import run_stage
 from sentiment.data import LABEL_NAMES
 from sentiment.errors import PipelineError
+from sentiment.text import tokenize
 
 DEFAULT_MODEL = Path("models/export")
 EXCERPT_CHARS = 80
@@ -84,6 +86,11 @@ def read_texts(arguments: list[str], file: Path | None, stdin: BinaryIO) -> list
     for number, text in enumerate(texts, start=1):
         if not text.strip():
             raise PipelineError(f"review {number} is empty: give each review some text")
+        if not tokenize(text):
+            # Nothing for the model to read (and an all-padding row that cuDNN refuses on a GPU).
+            raise PipelineError(
+                f"review {number} has no words, only punctuation or symbols: give it some words"
+            )
     return texts
 
 

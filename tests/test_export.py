@@ -244,6 +244,7 @@ def test_predict_scores_a_one_megabyte_review_on_its_last_words(exported):
     ("arguments", "stdin", "message"),
     [
         (["fine", "   "], None, "error: review 2 is empty: give each review some text"),
+        (["fine", "?! ... :-)"], None, "error: review 2 has no words, only punctuation"),
         ([], b"caf\xe9 au lait\n", "error: stdin is not UTF-8 text (byte 3, line 1)"),
         ([], b"", "error: no review given"),
         (["--threshold", "1.5", "fine"], None, "error: --threshold must be strictly between"),
