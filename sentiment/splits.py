@@ -10,7 +10,6 @@ import numpy as np
 
 from sentiment.errors import PipelineError
 
-SPLIT_NAMES = ("train", "validation", "test")
 VOCABULARY_FILE = "vocabulary.txt"
 _ARRAYS = ("token_ids", "labels", "lengths")
 # A fixed member time makes the same arrays give the same bytes (np.savez stamps the clock).
@@ -64,11 +63,6 @@ def load_split(path: Path) -> Split:
             f"{path} is not a preprocessed split ({error.__class__.__name__}): "
             "run `dvc repro preprocess`"
         ) from None
-
-
-def load_splits(folder: Path) -> dict[str, Split]:
-    """The train, validation and test splits of a preprocess output folder."""
-    return {name: load_split(folder / f"{name}.npz") for name in SPLIT_NAMES}
 
 
 def save_vocabulary(vocabulary: list[str], path: Path) -> None:
