@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import statistics
 import subprocess
 import sys
@@ -31,11 +30,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sentiment.cli import SUMMARY_PATTERN
-from sentiment.data import MIRROR_ENV
+from sentiment.project_copy import PROJECT_ROOT, copy_project, project_env
 
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
-PROJECT_FILES = ("dvc.yaml", "params.yaml", ".gitignore", ".dvcignore")
-PROJECT_FOLDERS = ("stages", "sentiment")
 # name -> (stock layers, mask padding and cut batches, one thread per op)
 LEVERS = {
     "keras layers, 300 steps": (True, False, False),
@@ -100,39 +96,9 @@ def run_reference(script: Path, archive: Path) -> dict:
     }
 
 
-def copy_project(destination: Path) -> Path:
-    """This project's pipeline in a fresh git + DVC repository (empty cache, no outputs)."""
-    destination.mkdir(parents=True)
-    for name in PROJECT_FILES:
-        shutil.copy(PROJECT_ROOT / name, destination / name)
-    for folder in PROJECT_FOLDERS:
-        shutil.copytree(
-            PROJECT_ROOT / folder,
-            destination / folder,
-            ignore=shutil.ignore_patterns("__pycache__"),
-        )
-    env = quiet_env(
-        GIT_AUTHOR_NAME="benchmark",
-        GIT_AUTHOR_EMAIL="benchmark@localhost",
-        GIT_COMMITTER_NAME="benchmark",
-        GIT_COMMITTER_EMAIL="benchmark@localhost",
-    )
-    for command in (
-        ["git", "init", "-q"],
-        [sys.executable, "-m", "dvc", "init", "-q"],
-        ["git", "add", "-A"],
-        ["git", "commit", "-qm", "benchmark copy"],  # DVCLive needs a commit to start from
-    ):
-        subprocess.run(command, cwd=destination, env=env, check=True, capture_output=True)
-    return destination
-
-
 def run_pipeline(workspace: Path, archive: Path) -> dict:
     project = copy_project(workspace)
-    # The stages run the `python` on PATH: make it this interpreter.
-    env = quiet_env(**{MIRROR_ENV: str(archive.resolve())})
-    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"
-    run = run_measured([sys.executable, "-m", "dvc", "repro"], project, env)
+    run = run_measured([sys.executable, "-m", "dvc", "repro"], project, project_env(archive))
     summary = SUMMARY_PATTERN.search(run.output)
     if not summary:
         raise SystemExit("error: the train stage printed no summary line")

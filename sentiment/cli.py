@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
 import shutil
@@ -41,6 +42,18 @@ def atomic_output(path: Path, directory: bool = False) -> Iterator[Path]:
         raise
     _remove(path)
     os.replace(staging, path)
+
+
+def write_text(path: Path, text: str) -> None:
+    """Write a whole text file all-or-nothing (see atomic_output)."""
+    with atomic_output(path) as staging:
+        staging.write_text(text, encoding="utf-8")
+
+
+def write_json(path: Path, data: object, indent: int | None = 2) -> None:
+    """Write `data` as JSON all-or-nothing; indented, with a final newline, unless indent=None."""
+    text = json.dumps(data, indent=indent)
+    write_text(path, text + "\n" if indent is not None else text)
 
 
 def _remove(path: Path) -> None:

@@ -1,10 +1,9 @@
 """Stage baseline: TF-IDF + logistic regression on the same splits, for every report."""
 
 import argparse
-import json
 from pathlib import Path
 
-from sentiment.cli import atomic_output, log, run_stage
+from sentiment.cli import log, run_stage, write_json
 from sentiment.data import SPLITS, read_reviews
 from sentiment.params import stage_params
 
@@ -21,8 +20,7 @@ def main() -> None:
 
     reviews = {split: read_reviews(args.reviews / f"{split}.jsonl") for split in SPLITS}
     metrics = fit_and_score_baseline(reviews, **params)
-    with atomic_output(args.metrics) as path:
-        path.write_text(json.dumps(metrics, indent=2) + "\n")
+    write_json(args.metrics, metrics)
     log(f"baseline: test accuracy {metrics['accuracy']:.4f}, ROC AUC {metrics['roc_auc']:.4f}")
 
 

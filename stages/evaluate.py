@@ -5,17 +5,12 @@ import json
 from itertools import islice
 from pathlib import Path
 
-from sentiment.cli import atomic_output, log, run_stage
+from sentiment.cli import log, run_stage, write_json, write_text
 from sentiment.data import iter_reviews
 from sentiment.params import stage_params
 from sentiment.splits import load_split
 
 MISTAKES_SHOWN = 20
-
-
-def _write(path: Path, text: str) -> None:
-    with atomic_output(path) as staging:
-        staging.write_text(text, encoding="utf-8")
 
 
 def main() -> None:
@@ -53,14 +48,15 @@ def main() -> None:
     baseline = json.loads(args.baseline.read_text())
 
     args.plots.mkdir(parents=True, exist_ok=True)
-    _write(args.metrics, json.dumps(metrics, indent=2) + "\n")
-    _write(args.plots / "roc.json", json.dumps(evaluation.roc_points(labels, probabilities)))
-    _write(
+    write_json(args.metrics, metrics)
+    write_json(args.plots / "roc.json", evaluation.roc_points(labels, probabilities), indent=None)
+    write_json(
         args.plots / "precision_recall.json",
-        json.dumps(evaluation.precision_recall_points(labels, probabilities)),
+        evaluation.precision_recall_points(labels, probabilities),
+        indent=None,
     )
-    _write(args.plots / "confusion.csv", evaluation.confusion_rows(labels, predicted))
-    _write(args.report, evaluation.markdown_report(metrics, baseline, mistakes))
+    write_text(args.plots / "confusion.csv", evaluation.confusion_rows(labels, predicted))
+    write_text(args.report, evaluation.markdown_report(metrics, baseline, mistakes))
     log(
         f"evaluate: test accuracy {metrics['accuracy']:.4f} (baseline {baseline['accuracy']:.4f}), "
         f"ROC AUC {metrics['roc_auc']:.4f}"

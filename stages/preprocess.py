@@ -1,10 +1,9 @@
 """Stage preprocess: vocabulary from the training reviews, padded train/validation/test splits."""
 
 import argparse
-import json
 from pathlib import Path
 
-from sentiment.cli import atomic_output, log, run_stage
+from sentiment.cli import atomic_output, log, run_stage, write_json
 from sentiment.data import SPLITS, read_reviews
 from sentiment.params import stage_params
 from sentiment.preprocessing import prepare_splits
@@ -30,8 +29,7 @@ def main() -> None:
         "vocabulary_words": len(vocabulary),
         **{name: split_statistics(split, params["max_length"]) for name, split in splits.items()},
     }
-    with atomic_output(args.statistics) as path:
-        path.write_text(json.dumps(statistics, indent=2) + "\n")
+    write_json(args.statistics, statistics)
     sizes = ", ".join(f"{name} {len(split):,}" for name, split in splits.items())
     log(f"preprocess: {len(vocabulary):,} words; {sizes} reviews")
 

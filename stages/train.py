@@ -6,7 +6,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from sentiment.cli import atomic_output, log, run_stage, training_summary
+from sentiment.cli import atomic_output, log, run_stage, training_summary, write_json
 from sentiment.params import stage_params
 from sentiment.splits import VOCABULARY_FILE, load_split, load_vocabulary
 from sentiment.text import FIRST_WORD_ID
@@ -17,6 +17,9 @@ def main() -> None:
     parser.add_argument("--data", type=Path, required=True, help="preprocess's output folder")
     parser.add_argument("--model", type=Path, required=True, help="where to save the .keras model")
     parser.add_argument("--live", type=Path, required=True, help="DVCLive folder (it is emptied)")
+    parser.add_argument(
+        "--platform", type=Path, required=True, help="where to record the platform (JSON)"
+    )
     parser.add_argument("--params", type=Path, default=Path("params.yaml"))
     args = parser.parse_args()
     params = stage_params("train", args.params)  # fails on bad params before TensorFlow loads
@@ -30,6 +33,7 @@ def main() -> None:
             # Another worker of the cluster: it trains with the chief, which writes the results.
             folder = Path(scratch.enter_context(tempfile.TemporaryDirectory(prefix="train-")))
             args.model, args.live = folder / "model.keras", folder / "live"
+            args.platform = folder / "platform.json"
             log("train: a worker of the cluster, not its chief: its copy will be discarded")
         fit_and_save(args, params)
 
@@ -38,6 +42,7 @@ def fit_and_save(args: argparse.Namespace, params: dict) -> None:
     from dvclive import Live
     from dvclive.keras import DVCLiveCallback
 
+    from sentiment.platform_record import describe_platform
     from sentiment.saving import save_model
     from sentiment.training import train_model
 
@@ -57,6 +62,7 @@ def fit_and_save(args: argparse.Namespace, params: dict) -> None:
     )
     with atomic_output(args.model) as path:  # keeps the .keras suffix Keras insists on
         save_model(model, path)
+    write_json(args.platform, describe_platform())
     seconds = time.perf_counter() - started
     log(training_summary(len(train) * params["epochs"], seconds, history["val_accuracy"][-1]))
 

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import dataclasses
 import io
-import os
-import shutil
 import subprocess
 import sys
 import tarfile
@@ -13,13 +10,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-import yaml
 
 from sentiment.data import make_synthetic
-from sentiment.params import Params
 from sentiment.preprocessing import prepare_splits
+from sentiment.project_copy import PROJECT_ROOT, copy_project, project_env, write_params
 
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
+__all__ = ["PROJECT_ROOT", "project_env", "write_params"]  # the tests import them from here
 
 # The tutorial's pipeline on a small synthetic dataset: learnt to >95% test accuracy in seconds.
 # A masked model first sits at the bag-of-words plateau (about 70%) until it learns negation and
@@ -38,37 +34,12 @@ SMALL_PARAMS = {
 }
 
 
-def write_params(path: Path, **overrides) -> Path:
-    """A complete params.yaml (DVC needs every declared key) with the given overrides."""
-    values = dataclasses.asdict(Params()) | overrides
-    path.write_text(yaml.safe_dump(values, sort_keys=False))
-    return path
-
-
-def project_env() -> dict[str, str]:
-    """The environment DVC runs the stages in: this interpreter's `python`, no IMDB mirror."""
-    env = os.environ | {
-        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
-        "TF_CPP_MIN_LOG_LEVEL": "3",
-        "DVC_NO_ANALYTICS": "1",
-    }
-    env.pop("IMDB_MIRROR", None)
-    return env
-
-
 def make_project(repo: Path, **param_overrides) -> tuple[Path, Callable[..., str]]:
     """A copy of the project in a fresh git + DVC repository with SMALL_PARAMS (and overrides).
 
     Returns the folder and run(*command), which fails the test if the command fails.
     """
-    repo.mkdir(parents=True)
-    for name in ("dvc.yaml", ".gitignore"):
-        shutil.copy(PROJECT_ROOT / name, repo / name)
-    for folder in ("stages", "sentiment"):
-        shutil.copytree(
-            PROJECT_ROOT / folder, repo / folder, ignore=shutil.ignore_patterns("__pycache__")
-        )
-    write_params(repo / "params.yaml", **(SMALL_PARAMS | param_overrides))
+    copy_project(repo, **(SMALL_PARAMS | param_overrides))
     env = project_env()
 
     def run(*command: str) -> str:
@@ -76,12 +47,6 @@ def make_project(repo: Path, **param_overrides) -> tuple[Path, Callable[..., str
         assert result.returncode == 0, f"{command} failed:\n{result.stdout}\n{result.stderr}"
         return result.stdout + result.stderr
 
-    run("git", "init", "-q")
-    run("git", "config", "user.email", "tests@example.com")
-    run("git", "config", "user.name", "tests")
-    run(sys.executable, "-m", "dvc", "init", "-q")
-    run("git", "add", "-A")
-    run("git", "commit", "-qm", "project")
     return repo, run
 
 

@@ -128,6 +128,7 @@ def test_two_workers_on_localhost_train_one_run_and_the_chief_writes_it(tmp_path
     cluster = {"worker": [f"localhost:{_free_port()}", f"localhost:{_free_port()}"]}
     command = [sys.executable, "-m", "stages.train", "--data", "data/processed"]
     command += ["--model", "models/model.keras", "--live", "metrics/train"]
+    command += ["--platform", "metrics/platform.json"]
     workers = [
         subprocess.Popen(
             command,

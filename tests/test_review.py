@@ -1,5 +1,6 @@
 """The review command on a real git + DVC repository with a one-stage pipeline."""
 
+import json
 import os
 import subprocess
 import sys
@@ -87,7 +88,9 @@ def test_a_branch_within_the_limit_passes_review(repo):
     set_score(path, run, 0.876)
     result = review(run)
     assert result.returncode == 0, result.stderr
-    assert "Test accuracy moved by -0.40 points against main: within the limit." in result.stdout
+    moved = "Test accuracy moved by -0.40 points against main: within the limit (0.50 points"
+    assert moved in result.stdout
+    assert "No noise record" in result.stdout
 
 
 @pytest.mark.slow
@@ -108,7 +111,8 @@ def test_reproduced_metrics_and_lock_pass_the_check(repo):
     run(sys.executable, "-m", "dvc", "repro", "--force", "-q")
     result = review(run, "--check-reproduction")
     assert result.returncode == 0, result.stderr
-    assert "reproduced: all 1 committed metrics equal" in result.stdout
+    assert "mode: same platform" in result.stdout
+    assert "reproduced: 1 committed metrics equal" in result.stdout
 
 
 @pytest.mark.slow
@@ -134,3 +138,38 @@ def test_a_stale_lock_fails_the_check_and_says_what_to_rerun(repo):
     assert result.returncode == 1
     assert "does not match what this commit's code produces (stages: score" in result.stderr
     assert "run `dvc repro` and commit dvc.lock and metrics/" in result.stderr
+
+
+def write_noise(repo_path, accuracy_values):
+    """A noise record for the score pipeline, as sentiment.noise writes it."""
+    from sentiment.noise import spread
+
+    record = {"seeds": list(range(len(accuracy_values))), "params": {}}
+    record["metrics"] = {"metrics/test.json": {"accuracy": spread(accuracy_values)}}
+    (repo_path / "metrics/noise.json").write_text(json.dumps(record))
+
+
+@pytest.mark.slow
+def test_the_review_puts_each_change_beside_the_seed_noise_and_gates_on_it(repo):
+    path, run = repo
+    set_score(path, run, 0.88, commit=False)
+    # std 0.00207 over 5 seeds: a difference of two runs has sd 0.0029, the band is 2 sd = 0.59 pts
+    write_noise(path, [0.878, 0.880, 0.882, 0.881, 0.877])
+    run("git", "add", "-A")
+    run("git", "commit", "-qm", "score and noise")
+    run("git", "checkout", "-qb", "change")
+    set_score(path, run, 0.876)
+    result = review(run, "main")
+    assert result.returncode == 0, result.stderr
+    table = " ".join(result.stdout.split())
+    row = "| test accuracy | 0.8800 | 0.8760 | -0.40 points | ±0.59 points | within noise |"
+    assert row in table
+    assert "within the limit (0.59 points: the noise band of metrics/noise.json, 5 seeds)" in table
+
+    set_score(path, run, 0.87)
+    result = review(run, "main")
+    assert result.returncode == 1
+    assert "| -1.00 points | ±0.59 points | **worse** beyond noise |" in " ".join(
+        result.stdout.split()
+    )
+    assert "dropped by 1.00 points against main (the limit is 0.59" in result.stderr

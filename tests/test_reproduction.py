@@ -1,0 +1,211 @@
+"""The reproduction check on the real pipeline: same platform exact, another platform within noise.
+
+"Another platform" is emulated on this machine as the noise tool does: ONEDNN_MAX_CPU_ISA=AVX
+makes oneDNN dispatch to other kernels, and the platform record says so.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from sentiment.platform_record import (
+    cpuinfo_fields,
+    describe_platform,
+    dispatch_features,
+    platform_differences,
+)
+from sentiment.reproduction import platform_dependent_stages, tolerance
+from tests.conftest import PROJECT_ROOT, dvc, make_project, project_env
+
+EMULATED = {"ONEDNN_MAX_CPU_ISA": "AVX"}
+# Two epochs: a model far from perfect, so its metrics move with the seed.
+PARAMS = {"epochs": 2}
+
+
+def test_tolerance_is_the_t_prediction_bound_of_a_difference_of_two_runs():
+    # 10 seeds: t(0.9995, 9) = 4.781; times sqrt(2) for the difference of two runs
+    assert tolerance(0.003, 10) == pytest.approx(4.781 * math.sqrt(2) * 0.003, rel=1e-3)
+    assert tolerance(0.003, 5) > tolerance(0.003, 10)  # fewer seeds, less known, wider
+    assert tolerance(0.0, 10) == 0.0  # what did not vary must be equal
+
+
+def test_cpu_features_are_read_from_cpuinfo_and_ordered():
+    fields = cpuinfo_fields(
+        "processor\t: 0\nmodel name\t: Some CPU\nflags\t\t: fpu avx2 sse4_2 avx512f vmx\n\n"
+        "processor\t: 1\nmodel name\t: Some CPU\n"
+    )
+    assert fields["model name"] == "Some CPU"
+    assert dispatch_features(fields) == ["sse4_2", "avx2", "avx512f"]  # vmx does not dispatch
+
+
+def test_the_platform_record_names_cpu_threads_versions_and_onednn():
+    record = describe_platform()
+    assert record["cpu"]["logical_cores"] >= 1
+    assert record["versions"]["tensorflow"] and record["versions"]["scikit-learn"]
+    assert isinstance(record["onednn"], bool)
+    changed = record | {"environment": EMULATED}
+    assert platform_differences(record, changed) == ["environment.ONEDNN_MAX_CPU_ISA: None -> AVX"]
+
+
+def test_train_and_everything_it_feeds_depend_on_the_platform():
+    lock = yaml.safe_load((PROJECT_ROOT / "dvc.lock").read_text())
+    assert platform_dependent_stages(lock) == {"train", "evaluate", "export"}
+
+
+def _copy(source: Path, destination: Path):
+    """A copy of a test repository (git, DVC cache and work tree) and its run(*command)."""
+    shutil.copytree(source, destination, symlinks=True)
+    env = project_env()
+
+    def run(*command: str, check: bool = True, **extra_env: str):
+        result = subprocess.run(
+            command, cwd=destination, env=env | extra_env, capture_output=True, text=True
+        )
+        if check:
+            assert result.returncode == 0, f"{command}:\n{result.stdout}\n{result.stderr}"
+        return result
+
+    return destination, run
+
+
+def _check(run):
+    return run(sys.executable, "-m", "sentiment.review", "--check-reproduction", check=False)
+
+
+@pytest.fixture(scope="module")
+def committed(tmp_path_factory):
+    """A project whose committed run comes with its noise record (3 seeds, AVX emulated)."""
+    repo, run = make_project(tmp_path_factory.mktemp("committed") / "project", **PARAMS)
+    noise = [sys.executable, "-m", "sentiment.noise", "--seeds", "42", "7", "8"]
+    run(*noise, "--emulate", "ONEDNN_MAX_CPU_ISA=AVX")
+    dvc(run, "repro")
+    run("git", "add", "-A")
+    run("git", "commit", "-qm", "committed run with its noise")
+    return repo
+
+
+@pytest.fixture(scope="module")
+def emulated(committed, tmp_path_factory):
+    """The committed project re-run under an emulated other platform."""
+    repo, run = _copy(committed, tmp_path_factory.mktemp("emulated") / "project")
+    run(sys.executable, "-m", "dvc", "repro", "--force", **EMULATED)
+    return repo
+
+
+@pytest.mark.slow
+def test_the_noise_record_measures_each_metric_over_the_seeds(committed):
+    noise = json.loads((committed / "metrics/noise.json").read_text())
+    accuracy = noise["metrics"]["metrics/test.json"]["accuracy"]
+    assert noise["seeds"] == [42, 7, 8] and len(accuracy["values"]) == 3
+    assert accuracy["min"] <= accuracy["mean"] <= accuracy["max"]
+    assert noise["params"]["epochs"] == 2 and "seed" not in noise["params"]
+    # the default seed's queued twin is the committed run: the same bits
+    committed_accuracy = json.loads((committed / "metrics/test.json").read_text())["accuracy"]
+    assert accuracy["values"][0] == committed_accuracy
+    emulated = noise["emulated_platforms"][0]
+    assert emulated["environment"] == EMULATED
+    assert emulated["platform_changes"]["environment"] == EMULATED
+
+
+@pytest.mark.slow
+def test_a_run_on_the_same_platform_must_reproduce_exactly(committed, tmp_path):
+    _, run = _copy(committed, tmp_path / "same")
+    run(sys.executable, "-m", "dvc", "repro", "--force")
+    result = _check(run)
+    assert result.returncode == 0, result.stderr
+    assert "mode: same platform" in result.stdout
+    assert "within the measured noise" not in result.stdout
+
+
+@pytest.mark.slow
+def test_a_run_on_another_platform_passes_within_the_measured_noise(emulated, tmp_path):
+    _, run = _copy(emulated, tmp_path / "other")
+    result = _check(run)
+    assert result.returncode == 0, result.stderr
+    assert "mode: another platform" in result.stdout
+    assert "environment.ONEDNN_MAX_CPU_ISA: None -> AVX" in result.stdout
+    assert "within the measured noise" in result.stdout
+
+
+def _commit_forged(repo: Path, run, path: str, change, update_lock: bool) -> None:
+    """Commit `path` changed by `change` (optionally with dvc.lock's md5 to match), keep the run."""
+    reproduced, reproduced_lock = (repo / path).read_bytes(), (repo / "dvc.lock").read_bytes()
+    run("git", "checkout", "-q", "HEAD", "--", path, "dvc.lock")
+    metrics = json.loads((repo / path).read_text())
+    change(metrics)
+    forged = (json.dumps(metrics, indent=2) + "\n").encode()
+    (repo / path).write_bytes(forged)
+    if update_lock:
+        lock = yaml.safe_load((repo / "dvc.lock").read_text())
+        for stage in lock["stages"].values():
+            for entry in stage.get("outs", []) + stage.get("deps", []):
+                if entry["path"] == path:
+                    entry["md5"], entry["size"] = hashlib.md5(forged).hexdigest(), len(forged)
+        (repo / "dvc.lock").write_text(yaml.safe_dump(lock, sort_keys=False))
+    run("git", "commit", "-qm", f"forged {path}", "--", path, "dvc.lock")
+    (repo / path).write_bytes(reproduced)
+    (repo / "dvc.lock").write_bytes(reproduced_lock)
+
+
+@pytest.mark.slow
+def test_a_model_metric_beyond_the_tolerance_fails_on_another_platform(emulated, tmp_path):
+    repo, run = _copy(emulated, tmp_path / "moved")
+    noise = json.loads((repo / "metrics/noise.json").read_text())
+    log_loss = noise["metrics"]["metrics/test.json"]["log_loss"]
+    beyond = 2 * tolerance(log_loss["std"], len(log_loss["values"])) + 0.01
+
+    def move(metrics):
+        metrics["log_loss"] = round(metrics["log_loss"] + beyond, 6)
+
+    _commit_forged(repo, run, "metrics/test.json", move, update_lock=True)
+    result = _check(run)
+    assert result.returncode == 1
+    assert "mode: another platform" in result.stderr
+    assert "metrics/test.json: log_loss" in result.stderr
+    assert "beyond the tolerance" in result.stderr
+
+
+@pytest.mark.slow
+def test_a_hand_edited_metric_fails_even_within_the_tolerance(emulated, tmp_path):
+    repo, run = _copy(emulated, tmp_path / "edited")
+
+    def nudge(metrics):
+        metrics["roc_auc"] = round(metrics["roc_auc"] + 1e-6, 6)
+
+    _commit_forged(repo, run, "metrics/test.json", nudge, update_lock=False)
+    result = _check(run)
+    assert result.returncode == 1
+    assert "metrics/test.json at HEAD is not the file its run wrote" in result.stderr
+
+
+@pytest.mark.slow
+def test_a_changed_dependency_fails_on_another_platform(emulated, tmp_path):
+    repo, run = _copy(emulated, tmp_path / "stale")
+    with (repo / "sentiment/export.py").open("a") as source:
+        source.write("# changed without re-running the pipeline\n")
+    run("git", "commit", "-qm", "code changed, lock not", "--", "sentiment/export.py")
+    run(sys.executable, "-m", "dvc", "repro", **EMULATED)  # only export reads export.py
+    result = _check(run)
+    assert result.returncode == 1
+    assert "does not match what this commit's code produces (stages: export" in result.stderr
+    assert "sentiment/export.py" in result.stderr
+
+
+@pytest.mark.slow
+def test_the_check_refuses_a_work_tree_that_is_not_a_finished_run(committed, tmp_path):
+    repo, run = _copy(committed, tmp_path / "unfinished")
+    (repo / "params.yaml").write_text(
+        (repo / "params.yaml").read_text().replace("epochs: 2", "epochs: 3")
+    )
+    result = _check(run)
+    assert result.returncode == 2
+    assert "is not a finished run" in result.stderr and "run `dvc repro` first" in result.stderr
