@@ -172,7 +172,7 @@ class Sweep:
                 found[int(name.removeprefix("seed-"))] = {
                     path: flatten(metrics[path]["data"])
                     for path in METRICS_FILES
-                    if path in metrics
+                    if "data" in metrics.get(path, {})  # not "error": the run wrote the file
                 }
         return found
 
