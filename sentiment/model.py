@@ -5,6 +5,7 @@ from __future__ import annotations
 import warnings
 
 import keras
+import tensorflow as tf
 from keras import layers, ops
 
 from sentiment.fast_layers import DenseGradientEmbedding, FusedLSTM
@@ -17,6 +18,11 @@ FAST_LAYERS = {"lstm": FusedLSTM, "embedding": DenseGradientEmbedding}
 
 class CudnnWarning(UserWarning):
     """Params that keep the recurrent layers off the cuDNN kernel on a GPU."""
+
+
+def gpu_visible() -> bool:
+    """Whether TensorFlow sees a GPU (only then does cuDNN eligibility matter)."""
+    return bool(tf.config.list_physical_devices("GPU"))
 
 
 def cudnn_obstacles(
@@ -191,8 +197,9 @@ def build_model(
         padding=padding,
         pooling=pooling,
     )
-    for reason in obstacles.values():
-        warnings.warn(f"no cuDNN on a GPU: {reason}", CudnnWarning, stacklevel=2)
+    if gpu_visible():  # without a GPU cuDNN is never used: nothing to warn of
+        for reason in obstacles.values():
+            warnings.warn(f"no cuDNN on a GPU: {reason}", CudnnWarning, stacklevel=2)
     token_ids = keras.Input(shape=(None,), dtype="int32", name="token_ids")
     words = token_ids
     if word_dropout:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import subprocess
 import sys
 import tarfile
@@ -32,6 +33,7 @@ SMALL_PARAMS = {
     "batch_size": 16,
     "epochs": 8,
 }
+MAX_LENGTH = 100  # the exported fixture's max_length
 
 
 def make_project(repo: Path, **param_overrides) -> tuple[Path, Callable[..., str]]:
@@ -115,3 +117,38 @@ def trained_model(small_data):
         verbose=0,
     )
     return model
+
+
+@pytest.fixture(scope="session")
+def exported(small_data, trained_model, tmp_path_factory):
+    """An export folder as the stage writes it: .keras, SavedModel, TFLite and model card."""
+    from sentiment import export
+    from sentiment.fast_layers import with_stock_layers
+    from sentiment.params import Params
+    from sentiment.saving import save_model
+
+    _, vocabulary = small_data
+    served_classifier = with_stock_layers(trained_model)
+    padding = export.serving_padding("pre", mask_padding=True)  # trained pre-padded
+    model = export.end_to_end_model(
+        served_classifier, vocabulary, max_length=MAX_LENGTH, padding=padding, truncating="pre"
+    )
+    folder = tmp_path_factory.mktemp("export")
+    save_model(model, folder / "model.keras")
+    export.write_saved_model(model, folder / "saved_model", decision_threshold=0.5)
+    export.write_tflite(served_classifier, folder / "model.tflite", MAX_LENGTH)
+    card = export.model_card(
+        params=vars(Params()) | {"max_length": MAX_LENGTH},
+        manifest={"dataset": "synthetic", "splits": {"train": {"fingerprint": "f" * 64}}},
+        vocabulary_words=len(vocabulary),
+        test_metrics={
+            "accuracy": 0.9,
+            "roc_auc": 0.95,
+            "log_loss": 0.3,
+            "reviews": 10,
+            "report": {"positive": {"f1-score": 0.9}},
+        },
+        tflite=True,
+    )
+    (folder / export.MODEL_CARD).write_text(json.dumps(card))
+    return model, folder

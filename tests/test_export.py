@@ -15,12 +15,9 @@ import tensorflow as tf
 
 from sentiment import export
 from sentiment.errors import PipelineError
-from sentiment.fast_layers import with_stock_layers
-from sentiment.params import Params
-from sentiment.saving import save_model
 from sentiment.text import vectorize
 from sentiment.training import predict_probabilities
-from tests.conftest import PROJECT_ROOT
+from tests.conftest import MAX_LENGTH
 
 HARD_REVIEWS = [
     "A WONDERFUL film.<br /><br />The cast was superb!",
@@ -29,37 +26,6 @@ HARD_REVIEWS = [
     "Caf\u00e9 \u212aelvin \u2014 'brilliant' and \"moving\" \U0001f600",
     "tedious " * 400,  # far longer than max_length: truncation matters
 ]
-MAX_LENGTH = 100
-
-
-@pytest.fixture(scope="module")
-def exported(small_data, trained_model, tmp_path_factory):
-    """An export folder as the stage writes it: .keras, SavedModel, TFLite and model card."""
-    _, vocabulary = small_data
-    served_classifier = with_stock_layers(trained_model)
-    padding = export.serving_padding("pre", mask_padding=True)  # trained pre-padded
-    model = export.end_to_end_model(
-        served_classifier, vocabulary, max_length=MAX_LENGTH, padding=padding, truncating="pre"
-    )
-    folder = tmp_path_factory.mktemp("export")
-    save_model(model, folder / "model.keras")
-    export.write_saved_model(model, folder / "saved_model", decision_threshold=0.5)
-    export.write_tflite(served_classifier, folder / "model.tflite", MAX_LENGTH)
-    card = export.model_card(
-        params=vars(Params()) | {"max_length": MAX_LENGTH},
-        manifest={"dataset": "synthetic", "splits": {"train": {"fingerprint": "f" * 64}}},
-        vocabulary_words=len(vocabulary),
-        test_metrics={
-            "accuracy": 0.9,
-            "roc_auc": 0.95,
-            "log_loss": 0.3,
-            "reviews": 10,
-            "report": {"positive": {"f1-score": 0.9}},
-        },
-        tflite=True,
-    )
-    (folder / export.MODEL_CARD).write_text(json.dumps(card))
-    return model, folder
 
 
 def python_side(small_data, trained_model, texts):
@@ -189,102 +155,6 @@ def test_model_card_traces_the_model_to_its_run(exported):
     }
     assert re.fullmatch(r"[0-9a-f]{40}", card["git_commit"])
     assert set(card["serving"]) >= {"saved_model", "keras", "tflite", "decision_threshold"}
-
-
-def run_predict(*args, stdin=None):
-    return subprocess.run(
-        [sys.executable, "-m", "sentiment.predict", *map(str, args)],
-        cwd=PROJECT_ROOT,
-        input=stdin,
-        capture_output=True,
-        env=os.environ | {"TF_CPP_MIN_LOG_LEVEL": "3"},
-    )
-
-
-def records(result):
-    assert result.returncode == 0, result.stderr.decode()
-    return [json.loads(line) for line in result.stdout.decode().splitlines()]
-
-
-def test_predict_reads_arguments_stdin_lines_and_json_lines_alike(exported, tmp_path):
-    _, folder = exported
-    reviews = [
-        "The film was wonderful and the cast superb and the music moving.",
-        "The film was boring and the plot tedious and the ending awful.",
-    ]
-    (tmp_path / "reviews.txt").write_text("\n".join(reviews) + "\n")
-    (tmp_path / "reviews.jsonl").write_text(
-        json.dumps({"review": reviews[0]}) + "\n" + json.dumps(reviews[1]) + "\n"
-    )
-    by_argument = records(run_predict("--model", folder, *reviews))
-    assert [record["label"] for record in by_argument] == ["positive", "negative"]
-    assert records(run_predict("--model", folder, stdin="\n".join(reviews).encode())) == (
-        by_argument
-    )
-    assert records(run_predict("--model", folder, "--file", tmp_path / "reviews.txt")) == (
-        by_argument
-    )
-    assert records(run_predict("--model", folder, "--file", tmp_path / "reviews.jsonl")) == (
-        by_argument
-    )
-    keras_file = records(run_predict("--model", folder / "model.keras", *reviews))
-    for served, loaded in zip(by_argument, keras_file, strict=True):
-        assert abs(served["probability"] - loaded["probability"]) < 1e-5
-
-
-def test_predict_scores_a_one_megabyte_review_on_its_last_words(exported):
-    _, folder = exported
-    long_review = "the film was boring and the plot tedious " * 26_000  # about 1 MB
-    assert len(long_review.encode()) > 1_000_000
-    (record,) = records(run_predict("--model", folder, stdin=long_review.encode()))
-    assert record["label"] == "negative" and len(record["review"]) == 80
-
-
-@pytest.mark.parametrize(
-    ("arguments", "stdin", "message"),
-    [
-        (["fine", "   "], None, "error: review 2 is empty: give each review some text"),
-        (["fine", "?! ... :-)"], None, "error: review 2 has no words, only punctuation"),
-        ([], b"caf\xe9 au lait\n", "error: stdin is not UTF-8 text (byte 3, line 1)"),
-        ([], b"", "error: no review given"),
-        (["--threshold", "1.5", "fine"], None, "error: --threshold must be strictly between"),
-    ],
-)
-def test_bad_input_gets_one_line_and_exit_status_2(exported, arguments, stdin, message):
-    _, folder = exported
-    result = run_predict("--model", folder, *arguments, stdin=stdin)
-    assert result.returncode == 2 and result.stdout == b""
-    lines = result.stderr.decode().strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith(message), lines
-
-
-def test_a_bad_file_names_its_line(exported, tmp_path):
-    _, folder = exported
-    (tmp_path / "bad.jsonl").write_text('{"review": "good"}\n{"stars": 5}\n')
-    (tmp_path / "latin1.txt").write_bytes("ok\ncr\xe8me br\xfbl\xe9e".encode("latin-1"))
-    jsonl = run_predict("--model", folder, "--file", tmp_path / "bad.jsonl")
-    assert jsonl.returncode == 2
-    assert f"{tmp_path / 'bad.jsonl'}:2 is not a review" in jsonl.stderr.decode()
-    latin = run_predict("--model", folder, "--file", tmp_path / "latin1.txt")
-    assert latin.returncode == 2 and "(byte 5, line 2)" in latin.stderr.decode()
-
-
-def test_models_that_are_not_ours_are_refused(exported, tmp_path):
-    _, folder = exported
-    foreign = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
-    foreign.save(tmp_path / "foreign.keras")
-    with pytest.raises(PipelineError, match="without this pipeline's review vectoriser"):
-        export.load_exported(tmp_path / "foreign.keras")
-    (tmp_path / "junk.keras").write_bytes(b"not a zip")
-    result = run_predict("--model", tmp_path / "junk.keras", "a review")
-    assert result.returncode == 2
-    assert b"is not a model exported by this pipeline" in result.stderr
-
-    no_card = tmp_path / "no_card"
-    shutil.copytree(folder / "saved_model", no_card / "saved_model")
-    result = run_predict("--model", no_card, "a review")
-    assert result.returncode == 2
-    assert b"has no model card of this pipeline (model_card.json)" in result.stderr
 
 
 def test_a_saved_model_with_another_signature_is_refused(exported, tmp_path):

@@ -65,7 +65,13 @@ def test_a_different_backward_layer_is_used_for_the_backward_direction():
     assert isinstance(wrapper.backward_layer, layers.GRU) and wrapper.backward_layer.go_backwards
 
 
-def test_default_layers_stay_eligible_for_cudnn():
+@pytest.fixture
+def gpu(monkeypatch):
+    """build_model behaves as on a machine with a GPU (the cuDNN warning is only given there)."""
+    monkeypatch.setattr("sentiment.model.gpu_visible", lambda: True)
+
+
+def test_default_layers_stay_eligible_for_cudnn(gpu):
     from keras.src.backend.tensorflow.rnn import _do_lstm_arguments_support_cudnn
 
     with warnings.catch_warnings():
@@ -88,7 +94,7 @@ def test_default_layers_stay_eligible_for_cudnn():
         ({"pooling": "max"}, "padding: pre with mask_padding: true gives the lstm layers"),
     ],
 )
-def test_params_that_keep_the_layers_off_cudnn_are_named_in_a_warning(overrides, named):
+def test_params_that_keep_the_layers_off_cudnn_are_named_in_a_warning(gpu, overrides, named):
     with pytest.warns(CudnnWarning, match=named):
         model = small_model(padding="pre", **overrides)
     if named.startswith("padding"):
@@ -107,10 +113,18 @@ def test_params_that_keep_the_layers_off_cudnn_are_named_in_a_warning(overrides,
         {"bidirectional": False, "cell": "gru", "padding": "post"},
     ],
 )
-def test_eligible_params_warn_of_nothing(overrides):
+def test_eligible_params_warn_of_nothing(gpu, overrides):
     with warnings.catch_warnings():
         warnings.simplefilter("error", CudnnWarning)
         small_model(**overrides)
+
+
+def test_a_machine_without_a_gpu_gets_no_cudnn_warning(monkeypatch):
+    monkeypatch.setattr("sentiment.model.gpu_visible", lambda: False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", CudnnWarning)
+        model = small_model(cell="gru", padding="pre")  # an obstacle on a GPU
+    assert model.get_layer("bidirectional").forward_layer.use_cudnn is False  # still avoided
 
 
 @pytest.mark.parametrize("pooling", ["last", "max", "mean"])
