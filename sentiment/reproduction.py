@@ -234,10 +234,11 @@ def check_reproduction() -> Verdict:
     committed_platform = _json_or_none(git_show(PLATFORM_FILE))
     reproduced_platform = _json_or_none(_read_or_none(Path(PLATFORM_FILE)))
     verdict = Verdict(same_platform=committed_platform == reproduced_platform)
-    if not verdict.same_platform:
-        verdict.platform_changes = platform_differences(
-            committed_platform or {}, reproduced_platform or {}
-        )
+    if committed_platform is None or reproduced_platform is None:
+        side = "HEAD" if committed_platform is None else "the run"
+        verdict.platform_changes = [f"{side} records no platform"]
+    elif not verdict.same_platform:
+        verdict.platform_changes = platform_differences(committed_platform, reproduced_platform)
     for path in tampered_metrics(committed_lock):
         verdict.failures.append(
             f"{path} at HEAD is not the file its run wrote (its md5 is not dvc.lock's): "
@@ -281,7 +282,7 @@ def describe(verdict: Verdict) -> str:
     else:
         lines = [
             f"mode: another platform ({PLATFORM_FILE} differs from HEAD's: "
-            f"{'; '.join(verdict.platform_changes[:6]) or 'HEAD records none'}): data and "
+            f"{'; '.join(verdict.platform_changes[:6])}): data and "
             "baseline metrics exact, model metrics within the tolerance derived from "
             f"{NOISE_FILE}, dvc.lock compared on commands, params, code and data"
         ]
