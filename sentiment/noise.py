@@ -30,6 +30,7 @@ import time
 from pathlib import Path
 
 import yaml
+from tqdm import tqdm
 
 from sentiment.cli import log, run_stage, write_json
 from sentiment.errors import PipelineError
@@ -147,15 +148,15 @@ class Sweep:
             stderr=subprocess.DEVNULL,
             check=True,
         )
-        while True:
-            status = self.dvc("queue", "status")
-            done = status.count("Success")
-            log(f"noise: {done} of {len(seeds)} queued seeds done")
-            if "Failed" in status:
-                raise PipelineError(f"a queued experiment failed:\n{status}")
-            if not any(state in status for state in ("Queued", "Running")):
-                break
-            time.sleep(QUEUE_POLL_S)
+        with tqdm(total=len(seeds), desc="noise: queued seeds", unit="run") as progress:
+            while True:
+                status = self.dvc("queue", "status")
+                progress.update(status.count("Success") - progress.n)
+                if "Failed" in status:
+                    raise PipelineError(f"a queued experiment failed:\n{status}")
+                if not any(state in status for state in ("Queued", "Running")):
+                    break
+                time.sleep(QUEUE_POLL_S)
         return self.queued_metrics()
 
     def queued_metrics(self) -> dict[int, dict[str, dict[str, float]]]:
