@@ -7,7 +7,8 @@ Usage:
   python -m sentiment.predict --file reviews.jsonl          # {"review": "..."} per line
 
 --model is an export folder (default models/export: its SavedModel's serving_default, after its
-model card proves it is this pipeline's) or an exported model.keras (loaded in Keras safe mode).
+model card proves it is this pipeline's) or an exported model.keras (loaded in Keras safe mode;
+the model card beside it gives the decision threshold).
 
 Each review, however long, is scored on its last max_length words (the export's truncation).
 An empty review, one without a single word, a line of a .jsonl file that is not a review
@@ -107,7 +108,8 @@ def load_scorer(model: Path):
     def probabilities(texts):
         return keras_model.predict(tf.constant(texts), verbose=0)[:, 0]
 
-    return probabilities, 0.5
+    # the threshold the export was made with, from the model card the export wrote beside it
+    return probabilities, export.read_model_card(model.parent)["serving"]["decision_threshold"]
 
 
 def main() -> None:
