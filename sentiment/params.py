@@ -86,13 +86,13 @@ class Params:
         return params_from_mapping(dataclasses.asdict(self) | changes, source="the changed params")
 
 
+def config_knobs(config: type) -> tuple[str, ...]:
+    """The params a config class is built from: its fields but those the caller gives."""
+    return tuple(item.name for item in dataclasses.fields(config) if item.name not in config.GIVEN)
+
+
 def _knobs(config: type, params: Params) -> dict[str, Any]:
-    """The values of params that a config class copies: its fields not given by the caller."""
-    return {
-        item.name: getattr(params, item.name)
-        for item in dataclasses.fields(config)
-        if item.name not in config.GIVEN
-    }
+    return {name: getattr(params, name) for name in config_knobs(config)}
 
 
 @dataclass(frozen=True)
@@ -143,11 +143,6 @@ class TrainingConfig:
     def from_params(cls, params: Params) -> TrainingConfig:
         """The training knobs of params."""
         return cls(**_knobs(cls, params))
-
-
-def config_knobs(config: type) -> tuple[str, ...]:
-    """The params a config class is built from."""
-    return tuple(item.name for item in dataclasses.fields(config) if item.name not in config.GIVEN)
 
 
 # The params each stage reads; dvc.yaml declares exactly these (a test holds the two together),

@@ -1,6 +1,7 @@
 """The pipeline as users drive it: real DVC commands in a temporary git repository."""
 
 import ast
+import dataclasses
 import json
 import os
 import subprocess
@@ -11,8 +12,8 @@ import pytest
 import yaml
 
 from sentiment.model import model_merge_mode
-from sentiment.params import STAGE_PARAMS
-from tests.conftest import PROJECT_ROOT, SMALL_PARAMS, dvc, make_project, write_params
+from sentiment.params import STAGE_PARAMS, Params
+from tests.conftest import PROJECT_ROOT, SMALL_PARAMS, dvc, make_project
 
 DVC_YAML = yaml.safe_load((PROJECT_ROOT / "dvc.yaml").read_text())
 STAGES = ("download", "preprocess", "train", "baseline", "evaluate", "export")
@@ -99,7 +100,9 @@ def test_repro_then_merge_mode_experiment_then_metrics_diff(project):
 @pytest.mark.slow
 def test_a_bad_param_stops_the_pipeline_before_any_work(project):
     repo, _ = project
-    write_params(repo / "params.yaml", **(SMALL_PARAMS | {"merge_mode": "avg"}))
+    # written by hand: write_params refuses bad params itself
+    bad = dataclasses.asdict(Params()) | SMALL_PARAMS | {"merge_mode": "avg"}
+    (repo / "params.yaml").write_text(yaml.safe_dump(bad, sort_keys=False))
     result = subprocess.run(
         [sys.executable, "-m", "dvc", "repro"],
         cwd=repo,
