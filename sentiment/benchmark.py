@@ -114,7 +114,7 @@ def run_pipeline(workspace: Path, archive: Path) -> dict:
 
 def measure_lever(data: Path, stock_layers: bool, mask_padding: bool, one_thread: bool) -> None:
     """(In a fresh process.) Train the tutorial configuration briefly; print reviews/s as JSON."""
-    from sentiment.params import stage_params
+    from sentiment.params import ModelConfig, TrainingConfig, load_params
     from sentiment.splits import VOCABULARY_FILE, load_split, load_vocabulary
     from sentiment.text import FIRST_WORD_ID
     from sentiment.training import run_ops_single_threaded, train_model
@@ -122,18 +122,19 @@ def measure_lever(data: Path, stock_layers: bool, mask_padding: bool, one_thread
     if one_thread:
         run_ops_single_threaded()
     train, validation = load_split(data / "train.npz"), load_split(data / "validation.npz")
-    params = stage_params("train", PROJECT_ROOT / "params.yaml") | {
-        "mask_padding": mask_padding,
-        "epochs": LEVER_EPOCHS,
-    }
+    params = load_params(PROJECT_ROOT / "params.yaml").replace(
+        mask_padding=mask_padding, epochs=LEVER_EPOCHS
+    )
+    vocab_size = len(load_vocabulary(data / VOCABULARY_FILE)) + FIRST_WORD_ID
     started = time.perf_counter()
     train_model(
         train=train,
         validation=validation,
-        vocab_size=len(load_vocabulary(data / VOCABULARY_FILE)) + FIRST_WORD_ID,
-        stock_layers=stock_layers,
+        model_config=ModelConfig.from_params(
+            params, vocab_size=vocab_size, stock_layers=stock_layers
+        ),
+        training_config=TrainingConfig.from_params(params),
         verbose=0,
-        **params,
     )
     seconds = time.perf_counter() - started
     print(json.dumps({"train_reviews_per_s": round(len(train) * LEVER_EPOCHS / seconds, 1)}))

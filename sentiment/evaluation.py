@@ -1,4 +1,4 @@
-"""Test-set metrics: what `dvc metrics diff` shows a reviewer."""
+"""Test-set metrics: what `dvc metrics diff` shows of a change."""
 
 from __future__ import annotations
 

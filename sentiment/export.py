@@ -18,6 +18,7 @@ import tensorflow as tf
 from keras import layers
 
 from sentiment.errors import PipelineError
+from sentiment.internals import freeze_variables
 from sentiment.model import MaskedGlobalMaxPooling1D  # noqa: F401  (registered for loading)
 from sentiment.text import LINE_BREAK_PATTERN, NON_TOKEN_PATTERN, PAD_ID
 
@@ -244,15 +245,12 @@ def write_tflite(classifier: keras.Model, path: Path, max_length: int) -> None:
     vectoriser stays outside (its regex and string ops would need select ops, which the
     TensorFlow 2.21 pip package's interpreter no longer runs).
     """
-    from tensorflow.python.framework.convert_to_constants import (
-        convert_variables_to_constants_v2,
-    )
 
     @tf.function(input_signature=[tf.TensorSpec((1, max_length), tf.int32, name="token_ids")])
     def classify(token_ids):
         return classifier(token_ids, training=False)
 
-    frozen = convert_variables_to_constants_v2(classify.get_concrete_function())
+    frozen = freeze_variables(classify.get_concrete_function())
     converter = tf.lite.TFLiteConverter.from_concrete_functions([frozen])
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
     path.write_bytes(converter.convert())

@@ -4,6 +4,7 @@
 time step, so its cost is executor overhead per step, not arithmetic. `FusedLSTM` is
 `keras.layers.LSTM` with the same weights, config and maths; only the loop differs: on CPU it is
 TensorFlow's fused `BlockLSTMV2` kernel (IFCO gate layout, Keras' own), one op per sequence.
+Both the kernel and the loop hook it replaces are private APIs: they live in internals.py.
 
 Masks are handled exactly and cheaply: each review's unmasked steps are moved to the front, the
 loop runs over the batch, and each review's output is read at its own last step. That is what
@@ -24,6 +25,8 @@ from typing import Any
 import keras
 import tensorflow as tf
 from keras import layers
+
+from sentiment.internals import LSTMWithOwnLoop, block_lstm
 
 
 def step_positions(mask: tf.Tensor, reverse: bool) -> tuple[tf.Tensor, tf.Tensor]:
@@ -78,41 +81,8 @@ def _on_gpu() -> bool:
     return bool(tf.config.list_logical_devices("GPU"))
 
 
-@tf.custom_gradient
-def _block_lstm(x, cs_prev, h_prev, w, b):
-    """BlockLSTMV2 over time-major x (time, batch, features); returns all cell states and outputs.
-
-    The gradient is BlockLSTMGradV2's: TensorFlow registers the V1 gradient (ICFO gate layout) for
-    the V2 op, which is wrong for V2's IFCO weights.
-    """
-    seq_len_max = tf.cast(tf.shape(x)[0], tf.int64)
-    no_peephole = tf.zeros(tf.shape(b)[:1] // 4, dtype=x.dtype)
-    shared = {
-        "seq_len_max": seq_len_max,
-        "x": x,
-        "cs_prev": cs_prev,
-        "h_prev": h_prev,
-        "w": w,
-        "wci": no_peephole,
-        "wcf": no_peephole,
-        "wco": no_peephole,
-        "b": b,
-        "use_peephole": False,
-    }
-    i, cs, f, o, ci, co, h = tf.raw_ops.BlockLSTMV2(cell_clip=0.0, **shared)  # 0: no clipping
-
-    def gradient(cs_grad, h_grad):
-        grads = tf.raw_ops.BlockLSTMGradV2(
-            i=i, cs=cs, f=f, o=o, ci=ci, co=co, h=h, cs_grad=cs_grad, h_grad=h_grad, **shared
-        )
-        x_grad, cs_prev_grad, h_prev_grad, w_grad, _, _, _, b_grad = grads
-        return x_grad, cs_prev_grad, h_prev_grad, w_grad, b_grad
-
-    return (cs, h), gradient
-
-
 @keras.saving.register_keras_serializable(package="sentiment")
-class FusedLSTM(layers.LSTM):
+class FusedLSTM(LSTMWithOwnLoop):
     """keras.layers.LSTM, with its CPU time loop fused into one kernel and masks compacted."""
 
     def _fusable(self, mask) -> bool:
@@ -129,16 +99,16 @@ class FusedLSTM(layers.LSTM):
             and (mask is None or not self.return_sequences or self.zero_output_for_mask)
         )
 
-    def inner_loop(self, sequences, initial_state, mask, training=False):
+    def time_loop(self, sequences, initial_state, mask, training=False):
         if isinstance(mask, (list, tuple)):
             mask = mask[0]
         if self._fusable(mask):
             return self._fused_loop(sequences, initial_state, mask)
         if mask is None or self.return_sequences:
-            return super().inner_loop(sequences, initial_state, mask, training=training)
+            return super().time_loop(sequences, initial_state, mask, training=training)
         compacted, lengths = compact(sequences, mask)
         right_padded = tf.sequence_mask(lengths, tf.shape(mask)[1])
-        return super().inner_loop(compacted, initial_state, right_padded, training=training)
+        return super().time_loop(compacted, initial_state, right_padded, training=training)
 
     def _fused_loop(self, sequences, initial_state, mask):
         """Keras' (last output, outputs, states) of the loop, from one BlockLSTMV2 kernel."""
@@ -149,7 +119,7 @@ class FusedLSTM(layers.LSTM):
             time_major = tf.transpose(sequences, [1, 0, 2])
             if self.go_backwards:
                 time_major = tf.reverse(time_major, [0])
-            cell_states, outputs = _block_lstm(time_major, c_initial, h_initial, kernel, bias)
+            cell_states, outputs = block_lstm(time_major, c_initial, h_initial, kernel, bias)
             sequence = tf.transpose(outputs, [1, 0, 2]) if self.return_sequences else None
             return self._results(outputs[-1], cell_states[-1], sequence)
 
@@ -157,7 +127,7 @@ class FusedLSTM(layers.LSTM):
         positions, lengths = step_positions(mask, reverse=self.go_backwards)
         to_front, undo = _step_moves(positions, time_major=True)
         time_major = _permute(sequences, to_front, undo)
-        cell_states, outputs = _block_lstm(time_major, c_initial, h_initial, kernel, bias)
+        cell_states, outputs = block_lstm(time_major, c_initial, h_initial, kernel, bias)
         # Each row's state after its own last step; a row with no step keeps its initial state.
         last_step = tf.stack([tf.maximum(lengths - 1, 0), tf.range(tf.shape(lengths)[0])], -1)
         empty = (lengths == 0)[:, None]

@@ -9,6 +9,7 @@ import tensorflow as tf
 from keras import layers, ops
 
 from sentiment.fast_layers import DenseGradientEmbedding, FusedLSTM
+from sentiment.params import ModelConfig
 from sentiment.text import OOV_ID
 
 RECURRENT_LAYERS = {"lstm": layers.LSTM, "gru": layers.GRU, "simple_rnn": layers.SimpleRNN}
@@ -25,15 +26,7 @@ def gpu_visible() -> bool:
     return bool(tf.config.list_physical_devices("GPU"))
 
 
-def cudnn_obstacles(
-    *,
-    cell: str,
-    backward_cell: str = "same",
-    bidirectional: bool = True,
-    mask_padding: bool = True,
-    padding: str = "pre",
-    pooling: str = "last",
-) -> dict[str, str]:
+def cudnn_obstacles(config: ModelConfig) -> dict[str, str]:
     """The params that keep the recurrent layers off cuDNN on a GPU, each with why; {} if none.
 
     cuDNN runs LSTM and GRU with their default activations and no recurrent dropout (the only
@@ -42,6 +35,7 @@ def cudnn_obstacles(
     default (pre padding, masked, pooling last) is eligible; a GRU, or an LSTM returning every
     step for pooling, sees the padding where `padding` put it.
     """
+    cell, backward_cell, bidirectional = config.cell, config.backward_cell, config.bidirectional
     cells = {cell} | ({backward_cell} if bidirectional and backward_cell != "same" else set())
     obstacles = {
         key: f"{key}: simple_rnn has no cuDNN kernel (lstm and gru have one)"
@@ -49,9 +43,9 @@ def cudnn_obstacles(
         if name == "simple_rnn" and (key == "cell" or bidirectional)
     }
     left_padded = sorted(
-        name for name in cells if name == "gru" or (name == "lstm" and pooling != "last")
+        name for name in cells if name == "gru" or (name == "lstm" and config.pooling != "last")
     )
-    if mask_padding and padding == "pre" and left_padded:
+    if config.mask_padding and config.padding == "pre" and left_padded:
         obstacles["padding"] = (
             f"padding: pre with mask_padding: true gives the {' and '.join(left_padded)} "
             "layers masks that are not right-padded, which cuDNN cannot read: set padding: post "
@@ -152,22 +146,7 @@ def _summarise(features, pooling: str, dropout: float, name: str):
     return features
 
 
-def build_model(
-    *,
-    vocab_size: int,
-    embedding_dim: int,
-    cell: str,
-    units: int,
-    bidirectional: bool,
-    merge_mode: str,
-    backward_cell: str,
-    mask_padding: bool,
-    pooling: str = "last",
-    dropout: float = 0.0,
-    word_dropout: float = 0.0,
-    stock_layers: bool = False,
-    padding: str = "pre",
-) -> keras.Model:
+def build_model(config: ModelConfig) -> keras.Model:
     """An uncompiled sentiment model over (batch, steps) int token ids, any number of steps.
 
     mask_padding makes the recurrent layers skip padding (id 0): a review then gets the same
@@ -189,42 +168,43 @@ def build_model(
     decides whether the layers can use cuDNN on a GPU, and a CudnnWarning names the params that
     keep them off it.
     """
-    obstacles = cudnn_obstacles(
-        cell=cell,
-        backward_cell=backward_cell,
-        bidirectional=bidirectional,
-        mask_padding=mask_padding,
-        padding=padding,
-        pooling=pooling,
-    )
+    obstacles = cudnn_obstacles(config)
     if gpu_visible():  # without a GPU cuDNN is never used: nothing to warn of
         for reason in obstacles.values():
             warnings.warn(f"no cuDNN on a GPU: {reason}", CudnnWarning, stacklevel=2)
     token_ids = keras.Input(shape=(None,), dtype="int32", name="token_ids")
     words = token_ids
-    if word_dropout:
-        words = WordDropout(word_dropout, OOV_ID, name="word_dropout")(token_ids)
-    embedding = layers.Embedding if stock_layers else FAST_LAYERS["embedding"]
-    embedded = embedding(vocab_size, embedding_dim, mask_zero=mask_padding, name="embedding")(words)
-    if dropout:
-        embedded = layers.SpatialDropout1D(dropout, name="embedding_dropout")(embedded)
+    if config.word_dropout:
+        words = WordDropout(config.word_dropout, OOV_ID, name="word_dropout")(token_ids)
+    embedding = layers.Embedding if config.stock_layers else FAST_LAYERS["embedding"]
+    embedded = embedding(
+        config.vocab_size, config.embedding_dim, mask_zero=config.mask_padding, name="embedding"
+    )(words)
+    if config.dropout:
+        embedded = layers.SpatialDropout1D(config.dropout, name="embedding_dropout")(embedded)
+    cell, units, pooling, dropout = config.cell, config.units, config.pooling, config.dropout
     recurrent = {
-        "stock_layers": stock_layers,
+        "stock_layers": config.stock_layers,
         "return_sequences": pooling != "last",
         # all layers to the generic loop, also a compacting LSTM beside a GRU: the simple rule
         "cudnn": "padding" not in obstacles,
     }
-    if not bidirectional:
+    if not config.bidirectional:
         features = _recurrent(cell, units, name=cell, **recurrent)(embedded)
         features = _summarise(features, pooling, dropout, name=cell)
         probability = layers.Dense(1, activation="sigmoid", name="probability")(features)
         return keras.Model(token_ids, probability, name=f"{cell}_classifier")
 
     backward = None
-    if backward_cell != "same":
+    if config.backward_cell != "same":
         backward = _recurrent(
-            backward_cell, units, name=f"backward_{backward_cell}", go_backwards=True, **recurrent
+            config.backward_cell,
+            units,
+            name=f"backward_{config.backward_cell}",
+            go_backwards=True,
+            **recurrent,
         )
+    merge_mode = config.merge_mode
     merged = layers.Bidirectional(
         _recurrent(cell, units, name=f"forward_{cell}", **recurrent),
         merge_mode=None if merge_mode == "none" else merge_mode,

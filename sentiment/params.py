@@ -1,13 +1,18 @@
-"""The one params schema: every knob, its default, its check, and which stage reads it."""
+"""The one params schema: every knob, its default, its meaning, its check, and who reads it.
+
+The model and training code take the typed configs built here from Params (ModelConfig,
+TrainingConfig), never loose keyword lists: a new knob is a Params field (with its meaning and
+its check below), its line in params.yaml and dvc.yaml, a config field, and the code that uses it.
+"""
 
 from __future__ import annotations
 
 import dataclasses
 import difflib
 import typing
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar, TypeVar
 
 import yaml
 
@@ -24,46 +29,120 @@ OPTIMIZERS = ("adam", "rmsprop", "sgd")
 # tf.distribute strategies (sentiment/distribution.py); batch_size is the global batch in all
 DISTRIBUTIONS = ("none", "mirrored", "multi_worker")
 
+T = TypeVar("T")
+
 
 class ParamsError(PipelineError):
     """A params.yaml value or key that the pipeline cannot run with."""
+
+
+def knob(default: T, meaning: str) -> T:
+    """A Params field: its default and its one-line meaning (the reference a newcomer reads)."""
+    return field(default=default, metadata={"help": meaning})
 
 
 @dataclass(frozen=True)
 class Params:
     """Every knob of the pipeline; the defaults are the tutorial's configuration."""
 
-    seed: int = 42
+    seed: int = knob(42, "seeds the validation split, the weights' initialisation and batch order")
     # download
-    dataset: str = "imdb"
-    synthetic_reviews: int = 2000  # reviews per split when dataset is synthetic
+    dataset: str = knob(
+        "imdb", "imdb, or synthetic: reviews generated offline, for demos and tests"
+    )
+    synthetic_reviews: int = knob(2000, "reviews per split when dataset is synthetic")
     # preprocess
-    vocab_size: int = 5000  # ids, padding (0) and out-of-vocabulary (1) included
-    max_length: int = 300  # tokens per review after padding / truncation
-    padding: str = "pre"
-    truncating: str = "pre"
-    validation_split: float = 0.2  # share of the training split held out for validation
+    vocab_size: int = knob(5000, "token ids kept, padding (0) and out-of-vocabulary (1) included")
+    max_length: int = knob(300, "tokens per review after padding or truncation")
+    padding: str = knob("pre", "pre or post: which side of a short review the padding zeros go")
+    truncating: str = knob("pre", "pre or post: pre keeps a long review's last tokens")
+    validation_split: float = knob(0.2, "share of the training reviews held out for validation")
     # model
-    embedding_dim: int = 15
-    cell: str = "lstm"
-    units: int = 10
-    bidirectional: bool = True
-    merge_mode: str = "sum"
-    backward_cell: str = "same"
-    mask_padding: bool = True  # skip padding steps (exact, and lets batches be cut short)
-    pooling: str = "last"  # the last output (the tutorial's), or max / mean over all steps
-    dropout: float = 0.0  # share of embedding channels and pooled features dropped in training
-    word_dropout: float = 0.0  # share of a review's words hidden (as unknown) in training
+    embedding_dim: int = knob(15, "length of each word's embedding vector")
+    cell: str = knob("lstm", "the recurrent layer: lstm, gru or simple_rnn")
+    units: int = knob(10, "units of the recurrent layer, in each direction")
+    bidirectional: bool = knob(True, "read each review both ways; false: forward only")
+    merge_mode: str = knob("sum", "how the two directions combine: sum, mul, concat, ave, or none")
+    backward_cell: str = knob("same", "the backward layer's cell; same: as the forward layer's")
+    mask_padding: bool = knob(True, "skip padding steps (exact, and lets batches be cut short)")
+    pooling: str = knob("last", "the last output (the tutorial's), or max / mean over all steps")
+    dropout: float = knob(
+        0.0, "share of embedding channels and pooled features dropped in training"
+    )
+    word_dropout: float = knob(0.0, "share of a review's words hidden (as unknown) in training")
     # train
-    optimizer: str = "adam"
-    learning_rate: float = 0.001
-    weight_averaging: float = 0.0  # momentum of a moving average of the weights; 0: off
-    batch_size: int = 128
-    epochs: int = 5
-    distribute: str = "none"  # none | mirrored | multi_worker (tf.distribute; README)
+    optimizer: str = knob("adam", "the optimiser: adam, rmsprop or sgd")
+    learning_rate: float = knob(0.001, "the optimiser's step size")
+    weight_averaging: float = knob(0.0, "momentum of a moving average of the weights; 0: off")
+    batch_size: int = knob(128, "reviews per training step, over all devices together")
+    epochs: int = knob(5, "passes over the training reviews")
+    distribute: str = knob("none", "tf.distribute strategy: none, mirrored or multi_worker")
     # evaluate / export
-    decision_threshold: float = 0.5  # probability at or above which a review is positive
-    export_tflite: bool = False  # also export a TensorFlow Lite model over token ids
+    decision_threshold: float = knob(0.5, "probability at or above which a review is positive")
+    export_tflite: bool = knob(False, "also export a TensorFlow Lite model over token ids")
+
+    def replace(self, **changes: Any) -> Params:
+        """These params with some values changed, each checked as a params.yaml value is."""
+        return params_from_mapping(dataclasses.asdict(self) | changes, source="the changed params")
+
+
+def config_knobs(config: type) -> tuple[str, ...]:
+    """The params a config class is built from: its fields but those the caller gives."""
+    return tuple(item.name for item in dataclasses.fields(config) if item.name not in config.GIVEN)
+
+
+def _knobs(config: type, params: Params) -> dict[str, Any]:
+    return {name: getattr(params, name) for name in config_knobs(config)}
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """What build_model reads: Params' model knobs, and what the data and the caller give."""
+
+    # given: the embedding's rows, the vocabulary preprocess kept plus padding and unknown ids
+    # (at most the vocab_size param, fewer when the data has fewer words)
+    vocab_size: int
+    embedding_dim: int
+    cell: str
+    units: int
+    bidirectional: bool
+    merge_mode: str
+    backward_cell: str
+    mask_padding: bool
+    pooling: str
+    dropout: float
+    word_dropout: float
+    padding: str  # the data's padding side: it decides only whether cuDNN can run on a GPU
+    stock_layers: bool = False  # given: Keras' own LSTM and Embedding, not their fast twins
+
+    GIVEN: ClassVar[tuple[str, ...]] = ("vocab_size", "stock_layers")
+
+    @classmethod
+    def from_params(
+        cls, params: Params, *, vocab_size: int, stock_layers: bool = False
+    ) -> ModelConfig:
+        """The model knobs of params, with the vocabulary the data gives."""
+        return cls(vocab_size=vocab_size, stock_layers=stock_layers, **_knobs(cls, params))
+
+
+@dataclass(frozen=True)
+class TrainingConfig:
+    """What train_model reads besides the model: seed, optimiser, batches, epochs, devices."""
+
+    seed: int
+    optimizer: str
+    learning_rate: float
+    weight_averaging: float
+    batch_size: int  # the global batch, split over a strategy's replicas
+    epochs: int
+    distribute: str
+
+    GIVEN: ClassVar[tuple[str, ...]] = ()
+
+    @classmethod
+    def from_params(cls, params: Params) -> TrainingConfig:
+        """The training knobs of params."""
+        return cls(**_knobs(cls, params))
 
 
 # The params each stage reads; dvc.yaml declares exactly these (a test holds the two together),
@@ -71,30 +150,12 @@ class Params:
 STAGE_PARAMS: dict[str, tuple[str, ...]] = {
     "download": ("dataset", "synthetic_reviews"),
     "preprocess": ("vocab_size", "max_length", "padding", "truncating", "validation_split", "seed"),
-    "train": (
-        "seed",
-        "embedding_dim",
-        "cell",
-        "units",
-        "bidirectional",
-        "merge_mode",
-        "backward_cell",
-        "mask_padding",
-        "pooling",
-        "dropout",
-        "word_dropout",
-        "optimizer",
-        "learning_rate",
-        "weight_averaging",
-        "batch_size",
-        "epochs",
-        "distribute",
-        "padding",  # only to warn when the layers cannot use cuDNN on a GPU
-    ),
+    # train reads its params only through these two configs
+    "train": config_knobs(TrainingConfig) + config_knobs(ModelConfig),
     "baseline": ("validation_split", "seed"),
     "evaluate": ("decision_threshold",),
     # export writes every param into the model card, so it reads them all
-    "export": tuple(field.name for field in dataclasses.fields(Params)),
+    "export": tuple(item.name for item in dataclasses.fields(Params)),
 }
 
 _CHOICES: dict[str, tuple[str, ...]] = {

@@ -7,7 +7,8 @@ Usage:
   python -m sentiment.predict --file reviews.jsonl          # {"review": "..."} per line
 
 --model is an export folder (default models/export: its SavedModel's serving_default, after its
-model card proves it is this pipeline's) or an exported model.keras (loaded in Keras safe mode).
+model card proves it is this pipeline's) or an exported model.keras (loaded in Keras safe mode;
+the model card beside it gives the decision threshold).
 
 Each review, however long, is scored on its last max_length words (the export's truncation).
 
@@ -221,7 +222,9 @@ def load_scorer(model: Path) -> tuple[Scorer, float]:
     def keras_probabilities(texts: list[str]) -> np.ndarray:
         return keras_model.predict_on_batch(tf.constant(texts))[:, 0]
 
-    return keras_probabilities, 0.5
+    # the threshold the export was made with, from the model card the export wrote beside it
+    threshold = export.read_model_card(model.parent)["serving"]["decision_threshold"]
+    return keras_probabilities, threshold
 
 
 def positive_int(value: str) -> int:

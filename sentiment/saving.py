@@ -15,7 +15,7 @@ from typing import Any
 
 import keras
 
-_ZIP_TIME = (1980, 1, 1, 0, 0, 0)
+from sentiment.splits import ZIP_TIME
 
 
 def _renumber_shared_objects(config: Any, numbers: dict[int, int]) -> Any:
@@ -49,7 +49,7 @@ def save_model(model: keras.Model, path: Path) -> None:
         members = [(info, archive.read(info)) for info in archive.infolist()]
     with zipfile.ZipFile(path, "w") as archive:
         for info, data in members:
-            stable = zipfile.ZipInfo(info.filename, date_time=_ZIP_TIME)
+            stable = zipfile.ZipInfo(info.filename, date_time=ZIP_TIME)
             stable.compress_type = info.compress_type
             stable.external_attr = info.external_attr
             archive.writestr(stable, _normalised(info.filename, data))

@@ -12,8 +12,10 @@ from sentiment.errors import PipelineError
 
 VOCABULARY_FILE = "vocabulary.txt"
 _ARRAYS = ("token_ids", "labels", "lengths")
-# A fixed member time makes the same arrays give the same bytes (np.savez stamps the clock).
-_ZIP_TIME = (1980, 1, 1, 0, 0, 0)
+# The member time of every zip the pipeline writes (.npz splits, .keras models): a fixed one makes
+# the same contents give the same bytes, as DVC's hashes need (np.savez and Keras stamp the clock).
+# 1980-01-01 is the earliest time a zip entry can hold.
+ZIP_TIME = (1980, 1, 1, 0, 0, 0)
 
 
 @dataclass(frozen=True)
@@ -46,7 +48,7 @@ def save_split(split: Split, path: Path) -> None:
     """Write a split as an .npz that numpy reads with allow_pickle=False."""
     with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED) as archive:
         for name in _ARRAYS:
-            info = zipfile.ZipInfo(f"{name}.npy", date_time=_ZIP_TIME)
+            info = zipfile.ZipInfo(f"{name}.npy", date_time=ZIP_TIME)
             with archive.open(info, "w", force_zip64=True) as member:
                 np.lib.format.write_array(member, getattr(split, name), allow_pickle=False)
 

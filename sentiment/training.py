@@ -13,7 +13,9 @@ import tensorflow as tf
 from sentiment.batching import batch_dataset, cut_padding, length_batches
 from sentiment.distribution import strategy_scope
 from sentiment.errors import PipelineError
+from sentiment.internals import multi_worker_fit
 from sentiment.model import build_model
+from sentiment.params import ModelConfig, TrainingConfig
 from sentiment.splits import Split
 
 OPTIMIZERS = {
@@ -45,109 +47,50 @@ def train_model(
     *,
     train: Split,
     validation: Split,
-    vocab_size: int,
-    seed: int,
-    embedding_dim: int,
-    cell: str,
-    units: int,
-    bidirectional: bool,
-    merge_mode: str,
-    backward_cell: str,
-    mask_padding: bool,
-    pooling: str,
-    dropout: float,
-    word_dropout: float,
-    optimizer: str,
-    learning_rate: float,
-    weight_averaging: float,
-    batch_size: int,
-    epochs: int,
-    distribute: str = "none",
-    padding: str = "pre",
+    model_config: ModelConfig,
+    training_config: TrainingConfig,
     callbacks: Sequence[keras.callbacks.Callback] = (),
     verbose: int | str = "auto",
-    stock_layers: bool = False,
 ) -> tuple[keras.Model, dict[str, list[float]]]:
     """Build, compile and fit the model; returns it with its per-epoch history.
 
-    stock_layers trains with Keras' own LSTM and Embedding (for the benchmark's comparisons).
-    distribute names the tf.distribute strategy (sentiment/distribution.py); batch_size is the
-    global batch, split over its replicas. padding is the data's padding side (see build_model).
+    training_config.distribute names the tf.distribute strategy (sentiment/distribution.py);
+    batch_size is the global batch, split over its replicas.
     """
-    make_deterministic(seed)
-    with strategy_scope(distribute):  # the model's variables live where the strategy puts them
-        model = _compiled_model(
-            vocab_size=vocab_size,
-            embedding_dim=embedding_dim,
-            cell=cell,
-            units=units,
-            bidirectional=bidirectional,
-            merge_mode=merge_mode,
-            backward_cell=backward_cell,
-            mask_padding=mask_padding,
-            pooling=pooling,
-            dropout=dropout,
-            word_dropout=word_dropout,
-            stock_layers=stock_layers,
-            padding=padding,
-            optimizer=optimizer,
-            learning_rate=learning_rate,
-            weight_averaging=weight_averaging,
-        )
+    make_deterministic(training_config.seed)
+    with strategy_scope(training_config.distribute):  # variables live where the strategy says
+        model = _compiled_model(model_config, training_config)
     # Cutting batches to their longest review is exact only when the model skips padding.
+    by_length, batch_size = model_config.mask_padding, training_config.batch_size
     validation_batches = batch_dataset(
-        validation, batch_size=batch_size, seed=None, by_length=mask_padding
+        validation, batch_size=batch_size, seed=None, by_length=by_length
     )
-    if distribute == "multi_worker":
-        prepare_multi_worker_fit(model, next(iter(validation_batches)))
-    history = model.fit(
-        batch_dataset(train, batch_size=batch_size, seed=seed, by_length=mask_padding),
-        validation_data=validation_batches,
-        epochs=epochs,
-        shuffle=False,  # the dataset reshuffles itself, seeded, every epoch
-        callbacks=list(callbacks),
-        verbose=verbose,
-    )
+    fit_scope = contextlib.nullcontext()
+    if training_config.distribute == "multi_worker":
+        fit_scope = multi_worker_fit(model, next(iter(validation_batches)))
+    with fit_scope:
+        history = model.fit(
+            batch_dataset(
+                train, batch_size=batch_size, seed=training_config.seed, by_length=by_length
+            ),
+            validation_data=validation_batches,
+            epochs=training_config.epochs,
+            shuffle=False,  # the dataset reshuffles itself, seeded, every epoch
+            callbacks=list(callbacks),
+            verbose=verbose,
+        )
     return model, history.history
 
 
-def prepare_multi_worker_fit(model: keras.Model, sample_batch) -> None:
-    """Work around Keras 3's fit under MultiWorkerMirroredStrategy (keras-team/keras#20585).
-
-    fit builds the model's, loss's and metrics' state from the first distributed batch, which it
-    reduces across workers eagerly, and it averages each step's logs across workers over an axis
-    that scalars lack; both stop it. The build needs only a batch's shapes and dtypes, so it is
-    done here from a local batch, and the logs are averaged over the workers alone. The
-    two-worker test in tests/test_distribution.py trains through both.
-    """
-    from keras.src.backend.tensorflow import trainer
-
-    with model.distribute_strategy.scope():
-        model._symbolic_build(data_batch=sample_batch)
-    model._maybe_symbolic_build = lambda iterator=None, data_batch=None: None
-
-    keras_reduce = getattr(trainer.reduce_per_replica, "keras_reduce", trainer.reduce_per_replica)
-
-    def reduce_per_replica(values, strategy, reduction):
-        if reduction in ("auto", "mean") and trainer._collective_all_reduce_multi_worker(strategy):
-            return keras.tree.map_structure(
-                lambda value: strategy.reduce("MEAN", value, axis=None), values
-            )
-        return keras_reduce(values, strategy, reduction)
-
-    reduce_per_replica.keras_reduce = keras_reduce
-    trainer.reduce_per_replica = reduce_per_replica
-
-
-def _compiled_model(
-    *, optimizer: str, learning_rate: float, weight_averaging: float, **architecture
-) -> keras.Model:
-    model = build_model(**architecture)
+def _compiled_model(model_config: ModelConfig, training_config: TrainingConfig) -> keras.Model:
+    model = build_model(model_config)
     # weight_averaging: the trained model gets an exponential moving average of its weights over
     # the training steps (this momentum per step), smoother than the last step's weights.
-    averaging = {"use_ema": True, "ema_momentum": weight_averaging} if weight_averaging else {}
+    momentum = training_config.weight_averaging
+    averaging = {"use_ema": True, "ema_momentum": momentum} if momentum else {}
+    optimizer = OPTIMIZERS[training_config.optimizer]
     model.compile(
-        optimizer=OPTIMIZERS[optimizer](learning_rate=learning_rate, **averaging),
+        optimizer=optimizer(learning_rate=training_config.learning_rate, **averaging),
         loss=keras.losses.BinaryCrossentropy(),
         metrics=[keras.metrics.BinaryAccuracy(name="accuracy")],
     )

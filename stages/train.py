@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 
 from sentiment.cli import atomic_output, log, run_stage, training_summary, write_json
-from sentiment.params import stage_params
+from sentiment.params import ModelConfig, TrainingConfig, load_params
 from sentiment.splits import VOCABULARY_FILE, load_split, load_vocabulary
 from sentiment.text import FIRST_WORD_ID
 
@@ -22,23 +22,29 @@ def main() -> None:
     )
     parser.add_argument("--params", type=Path, default=Path("params.yaml"))
     args = parser.parse_args()
-    params = stage_params("train", args.params)  # fails on bad params before TensorFlow loads
+    params = load_params(args.params)  # fails on bad params before TensorFlow loads
+    # The stage reads its params (STAGE_PARAMS["train"]) only through these two configs.
+    vocab_size = len(load_vocabulary(args.data / VOCABULARY_FILE)) + FIRST_WORD_ID
+    model_config = ModelConfig.from_params(params, vocab_size=vocab_size)
+    training_config = TrainingConfig.from_params(params)
 
     from sentiment.distribution import is_chief
     from sentiment.training import run_ops_single_threaded
 
     run_ops_single_threaded()
     with contextlib.ExitStack() as scratch:
-        if params["distribute"] == "multi_worker" and not is_chief():
+        if training_config.distribute == "multi_worker" and not is_chief():
             # Another worker of the cluster: it trains with the chief, which writes the results.
             folder = Path(scratch.enter_context(tempfile.TemporaryDirectory(prefix="train-")))
             args.model, args.live = folder / "model.keras", folder / "live"
             args.platform = folder / "platform.json"
             log("train: a worker of the cluster, not its chief: its copy will be discarded")
-        fit_and_save(args, params)
+        fit_and_save(args, model_config, training_config)
 
 
-def fit_and_save(args: argparse.Namespace, params: dict) -> None:
+def fit_and_save(
+    args: argparse.Namespace, model_config: ModelConfig, training_config: TrainingConfig
+) -> None:
     from dvclive import Live
     from dvclive.keras import DVCLiveCallback
 
@@ -50,21 +56,21 @@ def fit_and_save(args: argparse.Namespace, params: dict) -> None:
         load_split(args.data / "train.npz"),
         load_split(args.data / "validation.npz"),
     )
-    vocab_size = len(load_vocabulary(args.data / VOCABULARY_FILE)) + FIRST_WORD_ID
     live = Live(str(args.live), dvcyaml=None, save_dvc_exp=False, report=None)
     started = time.perf_counter()
     model, history = train_model(
         train=train,
         validation=validation,
-        vocab_size=vocab_size,
+        model_config=model_config,
+        training_config=training_config,
         callbacks=[DVCLiveCallback(live=live)],
-        **params,
     )
     with atomic_output(args.model) as path:  # keeps the .keras suffix Keras insists on
         save_model(model, path)
     write_json(args.platform, describe_platform())
     seconds = time.perf_counter() - started
-    log(training_summary(len(train) * params["epochs"], seconds, history["val_accuracy"][-1]))
+    reviews_seen = len(train) * training_config.epochs
+    log(training_summary(reviews_seen, seconds, history["val_accuracy"][-1]))
 
 
 if __name__ == "__main__":

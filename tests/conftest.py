@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from sentiment.data import make_synthetic
+from sentiment.params import ModelConfig, Params, TrainingConfig
 from sentiment.preprocessing import prepare_splits
 from sentiment.project_copy import PROJECT_ROOT, copy_project, project_env, write_params
 
@@ -88,32 +89,26 @@ def small_data():
     )
 
 
+def small_configs(vocab_size: int, **overrides) -> tuple[ModelConfig, TrainingConfig]:
+    """The model and training configs of SMALL_PARAMS (and overrides), as the train stage builds."""
+    params = Params().replace(**(SMALL_PARAMS | overrides))
+    return ModelConfig.from_params(params, vocab_size=vocab_size), TrainingConfig.from_params(
+        params
+    )
+
+
 @pytest.fixture(scope="session")
 def trained_model(small_data):
     """The default model trained on the small synthetic data (once per test session)."""
     from sentiment.training import train_model
 
     splits, vocabulary = small_data
+    model_config, training_config = small_configs(len(vocabulary) + 2)
     model, _ = train_model(
         train=splits["train"],
         validation=splits["validation"],
-        vocab_size=len(vocabulary) + 2,
-        seed=42,
-        embedding_dim=SMALL_PARAMS["embedding_dim"],
-        cell="lstm",
-        units=SMALL_PARAMS["units"],
-        bidirectional=True,
-        merge_mode="sum",
-        backward_cell="same",
-        mask_padding=True,
-        pooling="last",
-        dropout=0.0,
-        word_dropout=0.0,
-        optimizer="adam",
-        learning_rate=SMALL_PARAMS["learning_rate"],
-        weight_averaging=0.0,
-        batch_size=SMALL_PARAMS["batch_size"],
-        epochs=SMALL_PARAMS["epochs"],
+        model_config=model_config,
+        training_config=training_config,
         verbose=0,
     )
     return model

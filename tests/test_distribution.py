@@ -69,6 +69,7 @@ import keras
 from sentiment.data import make_synthetic
 from sentiment.preprocessing import prepare_splits
 from sentiment.training import predict_probabilities, train_model
+from tests.conftest import small_configs
 
 p = json.loads(sys.argv[1])
 splits, vocabulary = prepare_splits(
@@ -77,13 +78,10 @@ splits, vocabulary = prepare_splits(
 )
 results = {}
 for distribute in ("mirrored", "none"):
+    model_config, training_config = small_configs(len(vocabulary) + 2, distribute=distribute)
     model, history = train_model(
-        train=splits["train"], validation=splits["validation"], vocab_size=len(vocabulary) + 2,
-        seed=42, embedding_dim=p["embedding_dim"], cell="lstm", units=p["units"],
-        bidirectional=True, merge_mode="sum", backward_cell="same", mask_padding=True,
-        pooling="last", dropout=0.0, word_dropout=0.0, optimizer="adam",
-        learning_rate=p["learning_rate"], weight_averaging=0.0, batch_size=p["batch_size"],
-        epochs=p["epochs"], distribute=distribute, verbose=0,
+        train=splits["train"], validation=splits["validation"], model_config=model_config,
+        training_config=training_config, verbose=0,
     )
     replicas = model.distribute_strategy.num_replicas_in_sync
     # evaluate as the pipeline does: the saved model, loaded in a process without a strategy

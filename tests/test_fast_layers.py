@@ -7,6 +7,7 @@ import tensorflow as tf
 from keras import layers
 
 from sentiment.fast_layers import DenseGradientEmbedding, FusedLSTM, compact, with_stock_layers
+from sentiment.params import ModelConfig, Params, TrainingConfig
 
 RNG = np.random.default_rng(7)
 # Pre-padded, post-padded, empty, full, and with a hole in the middle: every mask shape.
@@ -108,20 +109,44 @@ def test_dense_gradient_embedding_trains_exactly_like_the_stock_one():
 def test_the_stock_twin_holds_only_keras_layers_and_gives_the_same_outputs(merge_mode):
     from sentiment.model import build_model
 
-    model = build_model(
-        vocab_size=20,
-        embedding_dim=6,
-        cell="lstm",
-        units=5,
-        bidirectional=True,
-        merge_mode=merge_mode,
-        backward_cell="same",
-        mask_padding=True,
-        pooling="max",
-    )
+    params = Params().replace(embedding_dim=6, units=5, merge_mode=merge_mode, pooling="max")
+    model = build_model(ModelConfig.from_params(params, vocab_size=20))
     twin = with_stock_layers(model)
     wrapper = twin.get_layer("bidirectional")
     assert type(wrapper.forward_layer) is layers.LSTM
     assert type(wrapper.backward_layer) is layers.LSTM
     assert type(twin.get_layer("embedding")) is layers.Embedding
     np.testing.assert_allclose(twin(TOKEN_IDS), model(TOKEN_IDS), atol=1e-6)
+
+
+def _op_types(graph_def) -> list[str]:
+    """Every op of a graph, those of the functions it calls (loop bodies) included."""
+    nodes = list(graph_def.node)
+    for function in graph_def.library.function:
+        nodes += function.node_def
+    return [node.op for node in nodes]
+
+
+@pytest.mark.skipif(bool(tf.config.list_logical_devices("GPU")), reason="cuDNN runs it on a GPU")
+def test_training_with_the_default_params_runs_the_fused_kernel(small_data):
+    from sentiment.batching import batch_dataset
+    from sentiment.training import train_model
+
+    splits, vocabulary = small_data
+    params = Params().replace(epochs=1)  # the default model and training, shortened
+    model, _ = train_model(
+        train=splits["train"],
+        validation=splits["validation"],
+        model_config=ModelConfig.from_params(params, vocab_size=len(vocabulary) + 2),
+        training_config=TrainingConfig.from_params(params),
+        verbose=0,
+    )
+    # The training step fit ran, traced again on a batch of the same data: forward and gradient.
+    batch = next(
+        iter(batch_dataset(splits["train"], batch_size=params.batch_size, seed=0, by_length=True))
+    )
+    step = tf.function(model.train_step).get_concrete_function(batch)
+    ops = _op_types(step.graph.as_graph_def())
+    # one kernel per direction forward and back, and no Keras time loop (a While op) beside them
+    assert ops.count("BlockLSTMV2") == 2 and ops.count("BlockLSTMGradV2") == 2
+    assert not {"While", "StatelessWhile"} & set(ops)

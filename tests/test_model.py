@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 from keras import layers
 
+from sentiment.internals import lstm_arguments_support_cudnn
 from sentiment.model import (
     CudnnWarning,
     MaskedGlobalMaxPooling1D,
@@ -12,24 +13,16 @@ from sentiment.model import (
     build_model,
     model_merge_mode,
 )
+from sentiment.params import ModelConfig, Params
 
 MERGE_MODES = ("sum", "mul", "concat", "ave", "none")
 CELLS = ("lstm", "gru", "simple_rnn")
 
 
 def small_model(**overrides):
-    config = {
-        "vocab_size": 30,
-        "embedding_dim": 4,
-        "cell": "lstm",
-        "units": 3,
-        "bidirectional": True,
-        "merge_mode": "sum",
-        "backward_cell": "same",
-        "mask_padding": True,
-        "padding": "post",  # the input's padding side matters only for the cuDNN warning
-    } | overrides
-    return build_model(**config)
+    # padding: the input's padding side matters only for the cuDNN warning
+    params = Params().replace(**({"embedding_dim": 4, "units": 3, "padding": "post"} | overrides))
+    return build_model(ModelConfig.from_params(params, vocab_size=30))
 
 
 @pytest.mark.parametrize("cell", CELLS)
@@ -72,16 +65,12 @@ def gpu(monkeypatch):
 
 
 def test_default_layers_stay_eligible_for_cudnn(gpu):
-    from keras.src.backend.tensorflow.rnn import _do_lstm_arguments_support_cudnn
-
     with warnings.catch_warnings():
         warnings.simplefilter("error", CudnnWarning)  # the default params warn of nothing
         wrapper = small_model().get_layer("bidirectional")
     for lstm in (wrapper.forward_layer, wrapper.backward_layer):
         # Keras' own test of the arguments, and nothing that would switch its cuDNN path off
-        assert _do_lstm_arguments_support_cudnn(
-            lstm.activation, lstm.recurrent_activation, lstm.unroll, lstm.use_bias
-        )
+        assert lstm_arguments_support_cudnn(lstm)
         assert lstm.recurrent_dropout == 0 and lstm.use_cudnn == "auto"
 
 

@@ -1,10 +1,20 @@
 import dataclasses
+import typing
 
 import pytest
 import yaml
 
-from sentiment.params import STAGE_PARAMS, Params, ParamsError, load_params, params_from_mapping
-from tests.conftest import PROJECT_ROOT, write_params
+from sentiment.params import (
+    STAGE_PARAMS,
+    ModelConfig,
+    Params,
+    ParamsError,
+    TrainingConfig,
+    config_knobs,
+    load_params,
+    params_from_mapping,
+)
+from tests.conftest import PROJECT_ROOT
 
 
 def test_committed_params_file_holds_every_key_with_the_tutorial_defaults():
@@ -78,7 +88,9 @@ def test_invalid_yaml_and_missing_file_give_one_line_errors(tmp_path):
 def test_stage_params_are_validated_against_the_whole_file(tmp_path):
     from sentiment.params import stage_params
 
-    path = write_params(tmp_path / "params.yaml", epochs=0)  # a train knob breaks download too
+    # written by hand, as a user would
+    path = tmp_path / "params.yaml"
+    path.write_text(yaml.safe_dump(dataclasses.asdict(Params()) | {"epochs": 0}))  # a train knob
     with pytest.raises(ParamsError, match="epochs"):
         stage_params("download", path)
 
@@ -86,3 +98,44 @@ def test_stage_params_are_validated_against_the_whole_file(tmp_path):
 def test_every_param_is_read_by_some_stage():
     read = {name for names in STAGE_PARAMS.values() for name in names}
     assert read == {field.name for field in dataclasses.fields(Params)}
+
+
+@pytest.mark.parametrize("field", dataclasses.fields(Params), ids=lambda field: field.name)
+def test_every_param_has_a_one_line_meaning_in_the_schema(field):
+    meaning = field.metadata.get("help", "")
+    assert meaning.strip() and "\n" not in meaning and len(meaning) <= 80, field.name
+
+
+@pytest.mark.parametrize("config", [ModelConfig, TrainingConfig])
+def test_each_config_copies_params_of_the_same_name_and_type(config):
+    schema = typing.get_type_hints(Params)
+    fields = typing.get_type_hints(config)
+    knobs = config_knobs(config)
+    assert knobs and all(fields[name] is schema[name] for name in knobs)
+    assert set(config.GIVEN).isdisjoint(knobs)
+
+
+def test_configs_built_from_params_hold_their_values():
+    params = Params().replace(units=7, epochs=2, padding="post")
+    model = ModelConfig.from_params(params, vocab_size=99)
+    training = TrainingConfig.from_params(params)
+    assert (model.units, model.padding, model.vocab_size, model.stock_layers) == (
+        7,
+        "post",
+        99,
+        False,
+    )
+    assert (training.epochs, training.seed) == (2, params.seed)
+
+
+def test_the_train_stage_reads_exactly_what_its_configs_read():
+    assert set(STAGE_PARAMS["train"]) == set(config_knobs(ModelConfig)) | set(
+        config_knobs(TrainingConfig)
+    )
+
+
+def test_changed_params_are_checked_like_the_file():
+    with pytest.raises(ParamsError, match=r"^epochs must be at least 1, got 0"):
+        Params().replace(epochs=0)
+    with pytest.raises(ParamsError, match="unknown key 'unit' in the changed params"):
+        Params().replace(unit=3)

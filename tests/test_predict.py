@@ -67,6 +67,22 @@ def test_predict_reads_arguments_stdin_lines_and_json_lines_alike(exported, tmp_
         assert abs(served["probability"] - loaded["probability"]) < 1e-5
 
 
+def test_predict_uses_the_exports_decision_threshold_for_a_keras_file_too(exported, tmp_path):
+    _, folder = exported
+    review = "The film was wonderful and the cast superb and the music moving."
+    (scored,) = records(run_predict("--model", folder / "model.keras", review))
+    assert scored["label"] == "positive"
+    # an export made with a threshold above this review's probability calls it negative
+    card = json.loads((folder / export.MODEL_CARD).read_text())
+    card["serving"]["decision_threshold"] = (scored["probability"] + 1) / 2
+    strict = tmp_path / "strict"
+    strict.mkdir()
+    shutil.copy(folder / "model.keras", strict / "model.keras")
+    (strict / export.MODEL_CARD).write_text(json.dumps(card))
+    (record,) = records(run_predict("--model", strict / "model.keras", review))
+    assert record["label"] == "negative"
+
+
 def test_predict_scores_a_one_megabyte_review_on_its_last_words(exported):
     _, folder = exported
     long_review = "the film was boring and the plot tedious " * 26_000  # about 1 MB

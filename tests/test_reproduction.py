@@ -24,7 +24,7 @@ from sentiment.platform_record import (
     platform_differences,
 )
 from sentiment.reproduction import platform_dependent_stages, tolerance
-from tests.conftest import PROJECT_ROOT, dvc, make_project, project_env
+from tests.conftest import PROJECT_ROOT, make_project, project_env
 
 EMULATED = {"ONEDNN_MAX_CPU_ISA": "AVX"}
 # Two epochs: a model far from perfect, so its metrics move with the seed.
@@ -52,8 +52,8 @@ def test_the_platform_record_names_cpu_threads_versions_and_onednn():
     assert record["cpu"]["logical_cores"] >= 1
     assert record["versions"]["tensorflow"] and record["versions"]["scikit-learn"]
     assert isinstance(record["onednn"], bool)
-    changed = record | {"environment": EMULATED}
-    assert platform_differences(record, changed) == ["environment.ONEDNN_MAX_CPU_ISA: None -> AVX"]
+    native, changed = record | {"environment": {}}, record | {"environment": EMULATED}
+    assert platform_differences(native, changed) == ["environment.ONEDNN_MAX_CPU_ISA: None -> AVX"]
 
 
 def test_train_and_everything_it_feeds_depend_on_the_platform():
@@ -61,10 +61,15 @@ def test_train_and_everything_it_feeds_depend_on_the_platform():
     assert platform_dependent_stages(lock) == {"train", "evaluate", "export"}
 
 
+def native_env() -> dict[str, str]:
+    """The stages' environment without the emulation, even where the caller's has it set."""
+    return {key: value for key, value in project_env().items() if key not in EMULATED}
+
+
 def _copy(source: Path, destination: Path):
     """A copy of a test repository (git, DVC cache and work tree) and its run(*command)."""
     shutil.copytree(source, destination, symlinks=True)
-    env = project_env()
+    env = native_env()
 
     def run(*command: str, check: bool = True, **extra_env: str):
         result = subprocess.run(
@@ -84,13 +89,14 @@ def _check(run):
 @pytest.fixture(scope="module")
 def committed(tmp_path_factory):
     """A project whose committed run comes with its noise record (3 seeds, AVX emulated)."""
-    repo, run = make_project(tmp_path_factory.mktemp("committed") / "project", **PARAMS)
+    repo, _ = make_project(tmp_path_factory.mktemp("committed") / "project", **PARAMS)
+    _, run = _copy(repo, repo.with_name("native"))  # run natively whatever the caller's env
     noise = [sys.executable, "-m", "sentiment.noise", "--seeds", "42", "7", "8"]
     run(*noise, "--emulate", "ONEDNN_MAX_CPU_ISA=AVX")
-    dvc(run, "repro")
+    run(sys.executable, "-m", "dvc", "repro")
     run("git", "add", "-A")
     run("git", "commit", "-qm", "committed run with its noise")
-    return repo
+    return repo.with_name("native")
 
 
 @pytest.fixture(scope="module")

@@ -12,10 +12,11 @@ SAVE_A_TRAINED_MODEL = """
 import sys
 import keras, numpy as np
 from sentiment.model import build_model
+from sentiment.params import ModelConfig, Params
 from sentiment.saving import save_model
 keras.utils.set_random_seed(0)
-model = build_model(vocab_size=30, embedding_dim=4, cell="lstm", units=3, bidirectional=True,
-                    merge_mode="sum", backward_cell="same", mask_padding=True)
+params = Params().replace(embedding_dim=4, units=3)
+model = build_model(ModelConfig.from_params(params, vocab_size=30))
 model.compile("adam", "binary_crossentropy")
 model.fit(np.arange(60).reshape(6, 10) % 29 + 1, np.arange(6) % 2, verbose=0)
 save_model(model, sys.argv[1])

@@ -3,33 +3,21 @@ import numpy as np
 from sentiment.evaluation import score_predictions
 from sentiment.text import vectorize
 from sentiment.training import predict_probabilities, train_model
+from tests.conftest import small_configs
 
 
 def tiny_training(small_data, seed=3):
     splits, vocabulary = small_data
-    model, history = train_model(
+    model_config, training_config = small_configs(
+        len(vocabulary) + 2, seed=seed, embedding_dim=4, units=4, batch_size=64, epochs=1
+    )
+    return train_model(
         train=splits["train"],
         validation=splits["validation"],
-        vocab_size=len(vocabulary) + 2,
-        seed=seed,
-        embedding_dim=4,
-        cell="lstm",
-        units=4,
-        bidirectional=True,
-        merge_mode="sum",
-        backward_cell="same",
-        mask_padding=True,
-        pooling="last",
-        dropout=0.0,
-        word_dropout=0.0,
-        optimizer="adam",
-        learning_rate=0.01,
-        weight_averaging=0.0,
-        batch_size=64,
-        epochs=1,
+        model_config=model_config,
+        training_config=training_config,
         verbose=0,
     )
-    return model, history
 
 
 def test_same_seed_gives_identical_weights_and_history(small_data):
