@@ -1,10 +1,9 @@
 """Stage download: IMDB's labelled reviews (or synthetic ones) as canonical JSON lines."""
 
 import argparse
-import json
 from pathlib import Path
 
-from sentiment.cli import atomic_output, log, run_stage
+from sentiment.cli import atomic_output, log, run_stage, write_json
 from sentiment.data import SPLITS, get_reviews, manifest, mirror_from_environment, write_reviews
 from sentiment.params import stage_params
 
@@ -21,7 +20,7 @@ def main() -> None:
         for split in SPLITS:
             write_reviews(reviews[split], output / f"{split}.jsonl")
         summary = manifest(reviews, fingerprints, params["dataset"])
-        (output / "manifest.json").write_text(json.dumps(summary, indent=2) + "\n")
+        write_json(output / "manifest.json", summary)
     counts = ", ".join(f"{split} {len(reviews[split]):,}" for split in SPLITS)
     log(f"download: {params['dataset']} from {source}: {counts} reviews")
 

@@ -6,7 +6,7 @@ import json
 from itertools import islice
 from pathlib import Path
 
-from sentiment.cli import atomic_output, log, run_stage
+from sentiment.cli import atomic_output, log, run_stage, write_json
 from sentiment.data import iter_reviews
 from sentiment.params import stage_params
 from sentiment.splits import VOCABULARY_FILE, load_split, load_vocabulary, save_vocabulary
@@ -69,7 +69,7 @@ def main() -> None:
             few = slice(TFLITE_PARITY_REVIEWS)
             lite = export.tflite_probabilities(output / "model.tflite", test_ids[few])
             gaps["tflite"] = export.check_parity(lite, trained[few], "the TFLite model")
-        (output / export.MODEL_CARD).write_text(json.dumps(card, indent=2) + "\n")
+        write_json(output / export.MODEL_CARD, card)
     checks = ", ".join(f"{name} max gap {gap:.1e}" for name, gap in gaps.items())
     log(f"export: {args.output} (parity with the trained model on test reviews: {checks})")
 
