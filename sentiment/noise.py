@@ -264,13 +264,13 @@ def describe(record: dict) -> str:
     return "\n".join(lines)
 
 
-# The metrics a reviewer reads first: (metrics file, metric).
-HEADLINE_METRICS = (
-    ("metrics/test.json", "accuracy"),
-    ("metrics/test.json", "roc_auc"),
-    ("metrics/test.json", "log_loss"),
-    ("metrics/train/metrics.json", "eval.accuracy"),
-)
+# The metrics a pull request is judged on first: (metrics file, metric) -> what it is.
+HEADLINE_METRICS = {
+    ("metrics/test.json", "accuracy"): "test accuracy",
+    ("metrics/test.json", "roc_auc"): "test ROC AUC",
+    ("metrics/test.json", "log_loss"): "test log loss",
+    ("metrics/train/metrics.json", "eval.accuracy"): "validation accuracy",
+}
 
 
 def main() -> None:

@@ -82,15 +82,20 @@ def git_show(path: str, revision: str = "HEAD") -> bytes | None:
     return result.stdout if result.returncode == 0 else None
 
 
-def dvc_json(*args: str) -> dict:
-    """A DVC command's --json output in the current repository."""
+def dvc(*args: str) -> str:
+    """Run a DVC command in the current repository; its stdout, or a one-line error."""
     result = subprocess.run(
-        [sys.executable, "-m", "dvc", *args, "--json"], capture_output=True, text=True, check=False
+        [sys.executable, "-m", "dvc", *args], capture_output=True, text=True, check=False
     )
     if result.returncode != 0:
         detail = (result.stderr.strip().splitlines() or ["no output"])[-1]
         raise PipelineError(f"`dvc {' '.join(args)}` failed: {detail}")
-    return json.loads(result.stdout or "{}")
+    return result.stdout
+
+
+def dvc_json(*args: str) -> dict:
+    """A DVC command's --json output in the current repository."""
+    return json.loads(dvc(*args, "--json") or "{}")
 
 
 def platform_dependent_stages(lock: dict) -> set[str]:

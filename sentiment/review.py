@@ -27,7 +27,14 @@ from pathlib import Path
 from sentiment.cli import run_stage
 from sentiment.errors import PipelineError
 from sentiment.noise import HEADLINE_METRICS
-from sentiment.reproduction import NOISE_FILE, check_reproduction, describe, git_show
+from sentiment.reproduction import (
+    NOISE_FILE,
+    check_reproduction,
+    describe,
+    dvc,
+    dvc_json,
+    git_show,
+)
 
 # Without a noise record, a change may cost at most this much test accuracy (half a point).
 MAX_ACCURACY_DROP = 0.005
@@ -36,27 +43,10 @@ NOISE_BAND_SIGMAS = 2.0
 TEST_METRICS = "metrics/test.json"
 # Metrics for which a fall is the improvement.
 LOWER_IS_BETTER = {"log_loss", "eval.loss", "train.loss"}
-LABELS = {
-    ("metrics/test.json", "accuracy"): "test accuracy",
-    ("metrics/test.json", "roc_auc"): "test ROC AUC",
-    ("metrics/test.json", "log_loss"): "test log loss",
-    ("metrics/train/metrics.json", "eval.accuracy"): "validation accuracy",
-}
 
 
 class ReviewFailed(Exception):
     """The change is checkable and fails: a metric moved or the lock is stale."""
-
-
-def dvc(*args: str) -> str:
-    """Run a DVC command in the current repository; its stdout."""
-    result = subprocess.run(
-        [sys.executable, "-m", "dvc", *args], capture_output=True, text=True, check=False
-    )
-    if result.returncode != 0:
-        detail = (result.stderr.strip().splitlines() or ["no output"])[-1]
-        raise PipelineError(f"`dvc {' '.join(args)}` failed: {detail}")
-    return result.stdout
 
 
 def git_has(revision: str, path: str | None = None) -> bool:
@@ -68,8 +58,7 @@ def git_has(revision: str, path: str | None = None) -> bool:
 
 def metric_changes(base: str, include_unchanged: bool = False) -> dict[str, dict[str, dict]]:
     """{metrics file: {metric: {old, new, diff}}} between `base` and the workspace."""
-    args = ["metrics", "diff", base, "--json"] + (["--all"] if include_unchanged else [])
-    return json.loads(dvc(*args) or "{}")
+    return dvc_json("metrics", "diff", base, *(["--all"] if include_unchanged else []))
 
 
 def accuracy_drop(changes: dict[str, dict[str, dict]]) -> float:
@@ -120,14 +109,14 @@ def noise_table(changes: dict[str, dict[str, dict]], noise: dict | None, base: s
         f"{seeds} seeds) | verdict |",
         "|---|---|---|---|---|---|",
     ]
-    for path, name in HEADLINE_METRICS:
+    for (path, name), label in HEADLINE_METRICS.items():
         change, spread = changes.get(path, {}).get(name), noise["metrics"].get(path, {}).get(name)
         if not change or change.get("old") is None or change.get("new") is None or not spread:
             continue
         old, new = change["old"], change["new"]
         band = noise_band(spread["std"])
         rows.append(
-            f"| {LABELS[(path, name)]} | {old:.4f} | {new:.4f} | {_points(new - old, name)} | "
+            f"| {label} | {old:.4f} | {new:.4f} | {_points(new - old, name)} | "
             f"±{_points(band, name, signed=False)} | {_verdict(new - old, band, name)} |"
         )
     return "\n".join(rows) + "\n"
