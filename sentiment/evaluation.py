@@ -16,6 +16,15 @@ from sklearn.metrics import (
 from sentiment.data import LABEL_NAMES
 
 _DIGITS = 6  # rounded so the committed JSON is stable text, not float noise
+# The pictures the figures stage renders ({name}.svg) and the report embeds; the titles are
+# dvc.yaml's plot names, so review's `dvc plots diff` pictures get the same file names.
+FIGURES = {
+    "loss": "Loss per epoch",
+    "accuracy": "Accuracy per epoch",
+    "roc": "ROC curve (test)",
+    "precision_recall": "Precision-recall curve (test, positive class)",
+    "confusion": "Confusion matrix (test)",
+}
 
 
 def _rounded(value: float) -> float:
@@ -126,8 +135,14 @@ def confident_mistakes(
     ]
 
 
-def markdown_report(metrics: dict, baseline: dict, mistakes: list[dict]) -> str:
-    """A report a pull-request comment can paste: network vs linear baseline, per-class report."""
+def markdown_report(
+    metrics: dict, baseline: dict, mistakes: list[dict], *, figures_folder: str = "figures"
+) -> str:
+    """A report a pull-request comment can paste: network vs linear baseline, per-class report.
+
+    Args:
+        figures_folder: where the figures stage writes its SVGs, relative to the report.
+    """
     network_f1 = metrics["report"]["positive"]["f1-score"]
     lines = [
         "# Test-set report",
@@ -164,9 +179,12 @@ def markdown_report(metrics: dict, baseline: dict, mistakes: list[dict]) -> str:
         "",
         "## Plots",
         "",
-        "`dvc plots show` (or `dvc plots diff main` on a branch) draws: loss and accuracy",
-        "per epoch for the fit and validation reviews; the ROC curve and the precision-recall",
-        "curve of the positive class on the test set; and the confusion matrix of the test set.",
+        "Loss and accuracy per epoch for the fit and validation reviews; the ROC curve and the",
+        "precision-recall curve of the positive class on the test set; and the confusion matrix",
+        "of the test set. `dvc plots show` draws them interactively (`dvc plots diff main` on a",
+        "branch: both revisions).",
+        "",
+        *(f"![{title}]({figures_folder}/{name}.svg)" for name, title in FIGURES.items()),
         "",
         f"## The {len(mistakes)} test reviews the network got most confidently wrong",
         "",

@@ -154,6 +154,7 @@ STAGE_PARAMS: dict[str, tuple[str, ...]] = {
     "train": config_knobs(TrainingConfig) + config_knobs(ModelConfig),
     "baseline": ("validation_split", "seed"),
     "evaluate": ("decision_threshold",),
+    "figures": (),  # draws what evaluate and train wrote; no knob of its own
     # export writes every param into the model card, so it reads them all
     "export": tuple(item.name for item in dataclasses.fields(Params)),
 }

@@ -2,12 +2,14 @@
 
 Usage:
   python -m sentiment.review [BASE]                # this branch against BASE (default: main)
+  python -m sentiment.review BASE --figures DIR    # ... and both revisions' plots as SVG in DIR
   python -m sentiment.review --check-reproduction  # CI, after `dvc repro` in a clean clone
 
 Against BASE it prints markdown a pull-request comment can paste: the params and metrics that
 changed, then the headline metrics' changes beside the seed noise measured in metrics/noise.json
 (`python -m sentiment.noise`), and fails when test accuracy drops by more than the regression
-gate (`accuracy_gate`).
+gate (`accuracy_gate`). With --figures it also draws `dvc plots diff BASE` (the base's curves
+beside the branch's) as SVG pictures in DIR and embeds them by that path (sentiment/figures.py).
 
 --check-reproduction proves the committed results came from the committed code: exactly on the
 platform that made them, within the measured noise on another (sentiment/reproduction.py).
@@ -137,8 +139,11 @@ def _verdict(difference: float, band: float, name: str) -> str:
     return "**better** beyond noise" if better else "**worse** beyond noise"
 
 
-def review_against(base: str) -> None:
-    """Print param and metric changes against `base` beside the noise; fail on a real drop."""
+def review_against(base: str, figures: Path | None = None) -> None:
+    """Print param and metric changes against `base` beside the noise; fail on a real drop.
+
+    With `figures`, also both revisions' plots, drawn as SVG files in that folder.
+    """
     if not git_has(base):
         raise PipelineError(f"{base!r} is not a git revision: name the branch to compare with")
     if not git_has(base, TEST_METRICS):
@@ -154,6 +159,11 @@ def review_against(base: str) -> None:
     changes = metric_changes(base, include_unchanged=True)
     print("## Against the noise\n")
     print(noise_table(changes, noise, base))
+    if figures is not None:
+        from sentiment.figures import figures_markdown, write_diff_figures
+
+        print(f"## Plots against {base}\n")
+        print(figures_markdown(write_diff_figures(dvc_json("plots", "diff", base), figures), base))
     drop = accuracy_drop(changes)
     gate, source = accuracy_gate(noise)
     if drop > gate:
@@ -177,6 +187,12 @@ def main() -> None:
         action="store_true",
         help="after `dvc repro`: the committed metrics and dvc.lock must come out again",
     )
+    parser.add_argument(
+        "--figures",
+        type=Path,
+        metavar="DIR",
+        help="also draw both revisions' plots as SVG files in DIR, embedded in the markdown",
+    )
     args = parser.parse_args()
     try:
         if args.check_reproduction:
@@ -185,7 +201,7 @@ def main() -> None:
             if verdict.failures:
                 raise ReviewFailed(f"{len(verdict.failures)} check(s) did not reproduce")
         else:
-            review_against(args.base)
+            review_against(args.base, figures=args.figures)
     except ReviewFailed as failure:
         print(f"review failed: {failure}", file=sys.stderr)
         sys.exit(1)

@@ -2,6 +2,7 @@
 
 import argparse
 import json
+import os
 from itertools import islice
 from pathlib import Path
 
@@ -22,6 +23,9 @@ def main() -> None:
     parser.add_argument("--metrics", type=Path, required=True, help="where to write test metrics")
     parser.add_argument("--plots", type=Path, required=True, help="folder for the plot data")
     parser.add_argument("--report", type=Path, required=True, help="where to write the report")
+    parser.add_argument(
+        "--figures", type=Path, required=True, help="the figures stage's folder the report embeds"
+    )
     parser.add_argument("--params", type=Path, default=Path("params.yaml"))
     args = parser.parse_args()
     params = stage_params("evaluate", args.params)
@@ -56,7 +60,12 @@ def main() -> None:
         indent=None,
     )
     write_text(args.plots / "confusion.csv", evaluation.confusion_rows(labels, predicted))
-    write_text(args.report, evaluation.markdown_report(metrics, baseline, mistakes))
+    # the report links the pictures relative to itself, as GitHub resolves them
+    figures_folder = Path(os.path.relpath(args.figures, args.report.parent)).as_posix()
+    write_text(
+        args.report,
+        evaluation.markdown_report(metrics, baseline, mistakes, figures_folder=figures_folder),
+    )
     log(
         f"evaluate: test accuracy {metrics['accuracy']:.4f} (baseline {baseline['accuracy']:.4f}), "
         f"ROC AUC {metrics['roc_auc']:.4f}"

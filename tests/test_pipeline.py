@@ -16,8 +16,8 @@ from sentiment.params import STAGE_PARAMS, Params
 from tests.conftest import PROJECT_ROOT, SMALL_PARAMS, dvc, make_project
 
 DVC_YAML = yaml.safe_load((PROJECT_ROOT / "dvc.yaml").read_text())
-STAGES = ("download", "preprocess", "train", "baseline", "evaluate", "export")
-NETWORK_STAGES = ("train", "evaluate", "export")
+STAGES = ("download", "preprocess", "train", "baseline", "evaluate", "figures", "export")
+NETWORK_STAGES = ("train", "evaluate", "figures", "export")
 
 
 def test_dvc_yaml_has_the_stages_in_order():
@@ -26,7 +26,7 @@ def test_dvc_yaml_has_the_stages_in_order():
 
 @pytest.mark.parametrize("stage", STAGES)
 def test_each_stage_declares_exactly_the_params_it_reads(stage):
-    assert sorted(DVC_YAML["stages"][stage]["params"]) == sorted(STAGE_PARAMS[stage])
+    assert sorted(DVC_YAML["stages"][stage].get("params", [])) == sorted(STAGE_PARAMS[stage])
 
 
 def _sentiment_imports(path: Path) -> set[str]:
@@ -73,6 +73,8 @@ def test_repro_then_merge_mode_experiment_then_metrics_diff(project):
     assert (repo / "metrics/train/plots/metrics/eval/accuracy.tsv").exists()
     report = (repo / "metrics/report.md").read_text()
     assert "| TF-IDF + logistic regression |" in report
+    assert "![ROC curve (test)](figures/roc.svg)" in report
+    assert (repo / "metrics/figures/roc.svg").read_text().startswith("<svg")
     plots = json.loads(dvc(run, "plots", "show", "--json"))["data"]
     assert {"Loss per epoch", "ROC curve (test)", "Confusion matrix (test)"} <= set(plots)
 

@@ -28,6 +28,8 @@ BYTE_STABLE = (
     "metrics/train/metrics.json",
     "metrics/plots/roc.json",
     "metrics/plots/confusion.csv",
+    "metrics/figures/roc.svg",
+    "metrics/figures/loss.svg",
     "metrics/train/plots/metrics/eval/accuracy.tsv",
     "data/raw/train.jsonl",
     "data/processed/train.npz",

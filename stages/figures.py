@@ -1,0 +1,25 @@
+"""Stage figures: the plots as static SVG pictures, which the report embeds."""
+
+import argparse
+from pathlib import Path
+
+from sentiment.cli import atomic_output, log, run_stage
+from sentiment.figures import pipeline_specs, render_svg
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--plots", type=Path, required=True, help="evaluate's plot data folder")
+    parser.add_argument("--curves", type=Path, required=True, help="DVCLive's per-epoch curves")
+    parser.add_argument("--output", type=Path, required=True, help="folder for the SVG files")
+    args = parser.parse_args()
+
+    specs = pipeline_specs(plots=args.plots, curves=args.curves)
+    with atomic_output(args.output, directory=True) as staging:
+        for name, spec in specs.items():
+            (staging / f"{name}.svg").write_text(render_svg(spec), encoding="utf-8")
+    log(f"figures: {len(specs)} SVG pictures in {args.output}")
+
+
+if __name__ == "__main__":
+    run_stage(main)
