@@ -13,7 +13,7 @@ import re
 import socket
 import tarfile
 import zlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +23,11 @@ from sentiment.errors import PipelineError
 SPLITS = ("train", "test")
 LABEL_NAMES = ("negative", "positive")
 MIRROR_ENV = "IMDB_MIRROR"
+# The mirror as a local setting: a git-ignored file in the repository's root holding its path.
+# DVC's queue workers do not see an IMDB_MIRROR exported when an experiment is queued (only the
+# environment of the `dvc queue start` that spawned them), but every stage DVC runs, queued ones
+# included, gets DVC_ROOT: the root of the repository the experiment belongs to, where this is.
+MIRROR_SETTING = "imdb_mirror.local"
 # Where tensorflow-datasets fetches IMDB from; probed before tfds would retry for minutes.
 TFDS_ORIGIN = ("ai.stanford.edu", 80)
 
@@ -161,7 +166,8 @@ def fetch_imdb(
         return read_tfds(tfds_data_dir), "tensorflow-datasets download"
     raise DataError(
         f"cannot download IMDB: {origin[0]} is unreachable. Connect to the internet, or set "
-        f"{MIRROR_ENV}=/path/to/aclImdb_v1.tar.gz (or its extracted aclImdb/ folder)"
+        f"{MIRROR_ENV}=/path/to/aclImdb_v1.tar.gz (or its extracted aclImdb/ folder), or write "
+        f"that path in {MIRROR_SETTING} (queued experiments read it)"
     )
 
 
@@ -318,9 +324,19 @@ def read_reviews(path: Path) -> Reviews:
     return list(iter_reviews(path))
 
 
-def mirror_from_environment() -> str | None:
-    """The local IMDB copy named by IMDB_MIRROR, if any."""
-    return os.environ.get(MIRROR_ENV) or None
+def mirror_from_environment(environ: Mapping[str, str] = os.environ) -> str | None:
+    """The local IMDB copy: IMDB_MIRROR if set, else the path in DVC_ROOT's imdb_mirror.local.
+
+    A relative path in the setting is relative to the file's folder, so it means the same in a
+    queued experiment's temporary workspace as in the repository.
+    """
+    if environ.get(MIRROR_ENV):
+        return environ[MIRROR_ENV]
+    setting = Path(environ.get("DVC_ROOT", ".")) / MIRROR_SETTING
+    if not setting.is_file():
+        return None
+    path = setting.read_text(encoding="utf-8").strip()
+    return str((setting.parent / path).resolve()) if path else None
 
 
 def get_reviews(

@@ -3,6 +3,7 @@
 Usage:
   python -m sentiment.review [BASE]                # this branch against BASE (default: main)
   python -m sentiment.review BASE --figures DIR    # ... and both revisions' plots as SVG in DIR
+  python -m sentiment.review BASE --markdown FILE  # the same, also written to FILE (CI's comment)
   python -m sentiment.review --check-reproduction  # CI, after `dvc repro` in a clean clone
 
 Against BASE it prints markdown a pull-request comment can paste: the params and metrics that
@@ -26,7 +27,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from sentiment.cli import run_stage
+from sentiment.cli import run_stage, write_text
 from sentiment.errors import PipelineError
 from sentiment.noise import HEADLINE_METRICS
 from sentiment.reproduction import (
@@ -139,42 +140,53 @@ def _verdict(difference: float, band: float, name: str) -> str:
     return "**better** beyond noise" if better else "**worse** beyond noise"
 
 
-def review_against(base: str, figures: Path | None = None) -> None:
-    """Print param and metric changes against `base` beside the noise; fail on a real drop.
+def review_against(base: str, figures: Path | None = None) -> tuple[str, str | None]:
+    """The review's markdown against `base`, and why it fails (None when it passes).
 
-    With `figures`, also both revisions' plots, drawn as SVG files in that folder.
+    The markdown is params and metrics changes, then the headline metrics beside the noise, (with
+    `figures`, both revisions' plots drawn as SVG files in that folder), then the verdict: what a
+    pull-request comment shows.
     """
     if not git_has(base):
         raise PipelineError(f"{base!r} is not a git revision: name the branch to compare with")
     if not git_has(base, TEST_METRICS):
-        print(f"{base} has no metrics yet ({TEST_METRICS} is not committed there): nothing to")
-        print("compare with. This change's metrics will be the first; they are:\n")
-        print(dvc("metrics", "show", "--md"))
-        return
-    print(f"## Params changed against {base}\n")
-    print(dvc("params", "diff", base, "--md") or "No param changed.\n")
-    print(f"## Metrics changed against {base}\n")
-    print(dvc("metrics", "diff", base, "--md") or "No metric changed.\n")
+        return (
+            f"{base} has no metrics yet ({TEST_METRICS} is not committed there): nothing to\n"
+            "compare with. This change's metrics will be the first; they are:\n\n"
+            + dvc("metrics", "show", "--md")
+        ), None
+    parts = [
+        f"## Params changed against {base}\n",
+        dvc("params", "diff", base, "--md") or "No param changed.\n",
+        f"## Metrics changed against {base}\n",
+        dvc("metrics", "diff", base, "--md") or "No metric changed.\n",
+    ]
     noise = noise_record(base)
     changes = metric_changes(base, include_unchanged=True)
-    print("## Against the noise\n")
-    print(noise_table(changes, noise, base))
+    parts += ["## Against the noise\n", noise_table(changes, noise, base)]
     if figures is not None:
         from sentiment.figures import figures_markdown, write_diff_figures
 
-        print(f"## Plots against {base}\n")
-        print(figures_markdown(write_diff_figures(dvc_json("plots", "diff", base), figures), base))
+        drawn = write_diff_figures(dvc_json("plots", "diff", base), figures)
+        parts += [f"## Plots against {base}\n", figures_markdown(drawn, base)]
     drop = accuracy_drop(changes)
     gate, source = accuracy_gate(noise)
     if drop > gate:
-        raise ReviewFailed(
+        return "\n".join(parts), (
             f"test accuracy dropped by {100 * drop:.2f} points against {base} (the limit is "
             f"{100 * gate:.2f}: {source})"
         )
-    print(
+    parts.append(
         f"Test accuracy moved by {-100 * drop:+.2f} points against {base}: within the limit "
         f"({100 * gate:.2f} points: {source})."
     )
+    return "\n".join(parts), None
+
+
+def write_review(path: Path, markdown: str, failure: str | None) -> None:
+    """The review as one markdown file (a pull-request comment's body), the verdict last."""
+    verdict = f"\n**Review failed:** {failure}\n" if failure else ""
+    write_text(path, markdown.rstrip("\n") + "\n" + verdict)
 
 
 def main() -> None:
@@ -193,6 +205,13 @@ def main() -> None:
         metavar="DIR",
         help="also draw both revisions' plots as SVG files in DIR, embedded in the markdown",
     )
+    parser.add_argument(
+        "--markdown",
+        type=Path,
+        metavar="FILE",
+        help="also write the review to FILE (a pull-request comment's body); the exit status "
+        "is the same",
+    )
     args = parser.parse_args()
     try:
         if args.check_reproduction:
@@ -201,7 +220,12 @@ def main() -> None:
             if verdict.failures:
                 raise ReviewFailed(f"{len(verdict.failures)} check(s) did not reproduce")
         else:
-            review_against(args.base, figures=args.figures)
+            markdown, failure = review_against(args.base, figures=args.figures)
+            print(markdown)
+            if args.markdown:
+                write_review(args.markdown, markdown, failure)
+            if failure:
+                raise ReviewFailed(failure)
     except ReviewFailed as failure:
         print(f"review failed: {failure}", file=sys.stderr)
         sys.exit(1)

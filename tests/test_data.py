@@ -7,12 +7,14 @@ import time
 import pytest
 
 from sentiment.data import (
+    MIRROR_SETTING,
     DataError,
     canonical,
     check_imdb,
     fetch_imdb,
     fingerprint,
     make_synthetic,
+    mirror_from_environment,
     read_archive,
     read_folder,
     read_reviews,
@@ -162,3 +164,22 @@ def test_download_stage_writes_synthetic_reviews_and_their_manifest(tmp_path):
         "fingerprint": fingerprint(make_synthetic(50)["train"]),
     }
     assert len(read_reviews(output / "test.jsonl")) == 50
+
+
+def test_imdb_mirror_in_the_environment_wins_over_the_local_setting(tmp_path):
+    (tmp_path / MIRROR_SETTING).write_text("/data/setting.tar.gz\n")
+    environ = {"IMDB_MIRROR": "/data/exported.tar.gz", "DVC_ROOT": str(tmp_path)}
+    assert mirror_from_environment(environ) == "/data/exported.tar.gz"
+
+
+def test_the_local_setting_is_read_from_dvc_root_relative_to_its_folder(tmp_path):
+    (tmp_path / MIRROR_SETTING).write_text("mirrors/aclImdb_v1.tar.gz\n")
+    expected = str((tmp_path / "mirrors/aclImdb_v1.tar.gz").resolve())
+    assert mirror_from_environment({"DVC_ROOT": str(tmp_path)}) == expected
+
+
+@pytest.mark.parametrize("content", [None, "", "  \n"])
+def test_without_a_mirror_or_a_setting_naming_one_there_is_no_mirror(tmp_path, content):
+    if content is not None:
+        (tmp_path / MIRROR_SETTING).write_text(content)
+    assert mirror_from_environment({"DVC_ROOT": str(tmp_path)}) is None

@@ -1,12 +1,14 @@
 """Experiment fan-out with DVC's own queue: a merge-mode sweep on two workers."""
 
 import json
+import os
 import time
 
 import pytest
 
+from sentiment.data import MIRROR_SETTING
 from sentiment.params import MERGE_MODES
-from tests.conftest import dvc, make_project
+from tests.conftest import dvc, make_aclimdb_archive, make_project
 
 QUEUE_TIMEOUT_S = 600
 
@@ -18,6 +20,15 @@ def _experiments(show_json: str) -> tuple[dict, dict[str, dict]]:
         rev["name"]: rev["data"] for group in baseline["experiments"] or [] for rev in group["revs"]
     }
     return baseline["data"], experiments
+
+
+def _wait_for_the_queue(run) -> str:
+    """`dvc queue status` once nothing is queued or running; fails the test past the timeout."""
+    deadline = time.monotonic() + QUEUE_TIMEOUT_S
+    while any(state in (status := dvc(run, "queue", "status")) for state in ("Queued", "Running")):
+        assert time.monotonic() < deadline, f"the queue did not finish:\n{status}"
+        time.sleep(2)
+    return status
 
 
 def _params(data: dict) -> dict:
@@ -40,10 +51,7 @@ def test_a_queued_merge_mode_sweep_on_two_workers_gives_each_experiment_its_own_
     for mode in MERGE_MODES:
         dvc(run, "exp", "run", "--queue", "-S", f"merge_mode={mode}", "-n", f"merge-{mode}")
     dvc(run, "queue", "start", "-j", "2")
-    deadline = time.monotonic() + QUEUE_TIMEOUT_S
-    while any(state in (status := dvc(run, "queue", "status")) for state in ("Queued", "Running")):
-        assert time.monotonic() < deadline, f"the queue did not finish:\n{status}"
-        time.sleep(2)
+    status = _wait_for_the_queue(run)
     assert "Failed" not in status, status
 
     baseline, experiments = _experiments(dvc(run, "exp", "show", "--json"))
@@ -64,3 +72,21 @@ def test_a_queued_merge_mode_sweep_on_two_workers_gives_each_experiment_its_own_
     for mode in MERGE_MODES:  # the table a user reads lists each with its own merge mode
         row = next(line for line in table.splitlines() if f"[merge-{mode}]" in line)
         assert f"| {mode} " in row
+
+
+@pytest.mark.slow
+def test_a_queued_experiment_reads_the_mirror_from_the_git_ignored_local_setting(tmp_path):
+    # Three reviews: the download stage refuses them as not IMDB, naming their count, which it
+    # can only know by reading this archive (without a mirror it would try tensorflow-datasets).
+    reviews = {"train": [("good", 1), ("bad", 0), ("fine", 1)], "test": [("ok", 1), ("dull", 0)]}
+    archive = make_aclimdb_archive(tmp_path / "imdb.tar.gz", reviews)
+    repo, run = make_project(tmp_path / "project", dataset="imdb")
+    # make_project's environment has no IMDB_MIRROR; a relative path, as a user may write it
+    (repo / MIRROR_SETTING).write_text(os.path.relpath(archive, repo) + "\n")
+    assert run("git", "status", "--porcelain") == "", "the setting must be git-ignored"
+
+    dvc(run, "exp", "run", "--queue", "-n", "mirrored")
+    dvc(run, "queue", "start")
+    assert "Failed" in _wait_for_the_queue(run)
+    logs = dvc(run, "queue", "logs", "mirrored")
+    assert "error: the train split has 3 labelled reviews, IMDB has 25,000" in logs

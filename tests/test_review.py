@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import PROJECT_ROOT
+from tests.workflow_steps import run_step
 
 # A pipeline whose test accuracy is a param: each test sets the metrics it needs.
 DVC_YAML = """\
@@ -173,3 +174,24 @@ def test_the_review_puts_each_change_beside_the_seed_noise_and_gates_on_it(repo)
         result.stdout.split()
     )
     assert "dropped by 1.00 points against main (the limit is 0.59" in result.stderr
+
+
+@pytest.mark.slow
+def test_the_workflow_review_step_writes_the_comment_and_fails_on_a_real_drop(repo):
+    path, run = repo
+    set_score(path, run, 0.88)
+    run("git", "checkout", "-qb", "change")
+    set_score(path, run, 0.87)
+    env = os.environ | {
+        "PYTHONPATH": str(PROJECT_ROOT),
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+        "REVIEW_BASE": "main",  # the workflow's origin/<base branch>
+    }
+    result = run_step("review.yml", "Review against the base branch", cwd=path, env=env)
+    assert result.returncode == 1  # the job fails; the comment step still posts review.md
+    markdown = (path / "review.md").read_text()
+    assert "| metrics/test.json | accuracy | 0.88 | 0.87 | -0.01 |" in " ".join(markdown.split())
+    assert markdown.endswith(
+        "**Review failed:** test accuracy dropped by 1.00 points against main (the limit is "
+        "0.50: MAX_ACCURACY_DROP in sentiment/review.py)\n"
+    )
