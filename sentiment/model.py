@@ -8,6 +8,13 @@ import keras
 import tensorflow as tf
 from keras import layers, ops
 
+from sentiment.adversarial import (
+    EMBEDDING,
+    PERTURBATION,
+    EmbeddingPerturbation,
+    NormalisedEmbedding,
+    uses_adversarial_training,
+)
 from sentiment.fast_layers import DenseGradientEmbedding, FusedLSTM
 from sentiment.params import ModelConfig
 from sentiment.text import OOV_ID
@@ -158,6 +165,8 @@ def build_model(config: ModelConfig) -> keras.Model:
     "mean" pool its outputs over every step of the review. dropout drops that share of embedding
     channels (whole channels per review) and of the pooled features while training;
     word_dropout hides that share of a review's words (as out-of-vocabulary) while training.
+    adversarial or virtual_adversarial (training only) normalise the embeddings and add the layer
+    a training step perturbs them through (sentiment/adversarial.py).
 
     merge_mode "none" keeps the two directions apart: each reads the review alone and gives
     its own probability through its own Dense head, and the model outputs their mean, so the
@@ -177,9 +186,14 @@ def build_model(config: ModelConfig) -> keras.Model:
     if config.word_dropout:
         words = WordDropout(config.word_dropout, OOV_ID, name="word_dropout")(token_ids)
     embedding = layers.Embedding if config.stock_layers else FAST_LAYERS["embedding"]
+    adversarial = uses_adversarial_training(config)
+    if adversarial:  # training-only layers; the saved model is folded back to a plain one
+        embedding = NormalisedEmbedding
     embedded = embedding(
-        config.vocab_size, config.embedding_dim, mask_zero=config.mask_padding, name="embedding"
+        config.vocab_size, config.embedding_dim, mask_zero=config.mask_padding, name=EMBEDDING
     )(words)
+    if adversarial:
+        embedded = EmbeddingPerturbation(name=PERTURBATION)(embedded)
     if config.dropout:
         embedded = layers.SpatialDropout1D(config.dropout, name="embedding_dropout")(embedded)
     cell, units, pooling, dropout = config.cell, config.units, config.pooling, config.dropout

@@ -25,6 +25,8 @@ CELLS = ("lstm", "gru", "simple_rnn")
 BACKWARD_CELLS = ("same", *CELLS)
 MERGE_MODES = ("sum", "mul", "concat", "ave", "none")
 POOLINGS = ("last", "max", "mean")
+# random: Keras' uniform start; word2vec: vectors learnt from the training reviews' text first
+EMBEDDING_INITS = ("random", "word2vec")
 OPTIMIZERS = ("adam", "rmsprop", "sgd")
 # tf.distribute strategies (sentiment/distribution.py); batch_size is the global batch in all
 DISTRIBUTIONS = ("none", "mirrored", "multi_worker")
@@ -59,6 +61,9 @@ class Params:
     validation_split: float = knob(0.2, "share of the training reviews held out for validation")
     # model
     embedding_dim: int = knob(15, "length of each word's embedding vector")
+    embedding_init: str = knob(
+        "random", "random, or word2vec: start from vectors learnt on the training reviews"
+    )
     cell: str = knob("lstm", "the recurrent layer: lstm, gru or simple_rnn")
     units: int = knob(10, "units of the recurrent layer, in each direction")
     bidirectional: bool = knob(True, "read each review both ways; false: forward only")
@@ -70,6 +75,12 @@ class Params:
         0.0, "share of embedding channels and pooled features dropped in training"
     )
     word_dropout: float = knob(0.0, "share of a review's words hidden (as unknown) in training")
+    adversarial: float = knob(
+        0.0, "norm of the adversarial step on a review's normalised embeddings; 0: off"
+    )
+    virtual_adversarial: float = knob(
+        0.0, "norm of the virtual adversarial step (needs no labels); 0: off"
+    )
     # train
     optimizer: str = knob("adam", "the optimiser: adam, rmsprop or sgd")
     learning_rate: float = knob(0.001, "the optimiser's step size")
@@ -103,6 +114,7 @@ class ModelConfig:
     # (at most the vocab_size param, fewer when the data has fewer words)
     vocab_size: int
     embedding_dim: int
+    embedding_init: str  # word2vec: train_model is given the word_vectors stage's table
     cell: str
     units: int
     bidirectional: bool
@@ -112,6 +124,8 @@ class ModelConfig:
     pooling: str
     dropout: float
     word_dropout: float
+    adversarial: float  # these two add training-only layers (sentiment/adversarial.py)
+    virtual_adversarial: float
     padding: str  # the data's padding side: it decides only whether cuDNN can run on a GPU
     stock_layers: bool = False  # given: Keras' own LSTM and Embedding, not their fast twins
 
@@ -150,6 +164,7 @@ class TrainingConfig:
 STAGE_PARAMS: dict[str, tuple[str, ...]] = {
     "download": ("dataset", "synthetic_reviews"),
     "preprocess": ("vocab_size", "max_length", "padding", "truncating", "validation_split", "seed"),
+    "word_vectors": ("embedding_init", "embedding_dim", "seed"),
     # train reads its params only through these two configs
     "train": config_knobs(TrainingConfig) + config_knobs(ModelConfig),
     "baseline": ("validation_split", "seed"),
@@ -167,6 +182,7 @@ _CHOICES: dict[str, tuple[str, ...]] = {
     "backward_cell": BACKWARD_CELLS,
     "merge_mode": MERGE_MODES,
     "pooling": POOLINGS,
+    "embedding_init": EMBEDDING_INITS,
     "optimizer": OPTIMIZERS,
     "distribute": DISTRIBUTIONS,
 }
@@ -181,6 +197,8 @@ _RANGES: dict[str, tuple[float, float | None, str]] = {
     "units": (1, None, "[]"),
     "dropout": (0.0, 1.0, "[)"),
     "word_dropout": (0.0, 1.0, "[)"),
+    "adversarial": (0.0, None, "[]"),
+    "virtual_adversarial": (0.0, None, "[]"),
     "learning_rate": (0.0, None, "()"),
     "weight_averaging": (0.0, 1.0, "[)"),
     "batch_size": (1, None, "[]"),
@@ -234,6 +252,11 @@ def _check_combination(params: Params) -> None:
         raise ParamsError(
             f"backward_cell {params.backward_cell!r} needs bidirectional: true "
             "(set backward_cell: same for a unidirectional model)"
+        )
+    if (params.adversarial or params.virtual_adversarial) and params.distribute != "none":
+        raise ParamsError(
+            f"adversarial training runs on one device: set distribute: none "
+            f"(got {params.distribute!r}) or adversarial and virtual_adversarial to 0"
         )
 
 

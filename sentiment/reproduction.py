@@ -35,8 +35,9 @@ from sentiment.platform_record import platform_differences
 
 PLATFORM_FILE = "metrics/platform.json"
 NOISE_FILE = "metrics/noise.json"
-# The stages that train; they and every stage fed by their outputs depend on the platform.
-TRAINING_STAGES = ("train",)
+# The stages that train (word2vec's vectors too: BLAS sums in the CPU's own order); they and every
+# stage fed by their outputs depend on the platform.
+TRAINING_STAGES = ("word_vectors", "train")
 # Outputs whose bytes differ from run to run although their content does not: TensorFlow writes
 # a SavedModel's graph in an order that changes between processes (sentiment/saving.py makes the
 # .keras files byte-reproducible).

@@ -10,6 +10,13 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from sentiment.adversarial import (
+    EMBEDDING,
+    AdversarialTrainer,
+    fold_for_inference,
+    uses_adversarial_training,
+    word_frequencies,
+)
 from sentiment.batching import batch_dataset, cut_padding, length_batches
 from sentiment.distribution import strategy_scope
 from sentiment.errors import PipelineError
@@ -51,8 +58,12 @@ def train_model(
     training_config: TrainingConfig,
     callbacks: Sequence[keras.callbacks.Callback] = (),
     verbose: int | str = "auto",
+    word_vectors: np.ndarray | None = None,
 ) -> tuple[keras.Model, dict[str, list[float]]]:
     """Build, compile and fit the model; returns it with its per-epoch history.
+
+    word_vectors, a (vocab_size, embedding_dim) table, starts the embedding when
+    model_config.embedding_init is word2vec (and must then be given).
 
     training_config.distribute names the tf.distribute strategy (sentiment/distribution.py);
     batch_size is the global batch, split over its replicas.
@@ -60,6 +71,9 @@ def train_model(
     make_deterministic(training_config.seed)
     with strategy_scope(training_config.distribute):  # variables live where the strategy says
         model = _compiled_model(model_config, training_config)
+        _start_embedding(model, model_config, word_vectors)
+    if uses_adversarial_training(model_config):
+        model = _adversarial_trainer(model, model_config, training_config, train)
     # Cutting batches to their longest review is exact only when the model skips padding.
     by_length, batch_size = model_config.mask_padding, training_config.batch_size
     validation_batches = batch_dataset(
@@ -79,22 +93,56 @@ def train_model(
             callbacks=list(callbacks),
             verbose=verbose,
         )
+    if isinstance(model, AdversarialTrainer):
+        model = fold_for_inference(model.classifier, model_config)
     return model, history.history
+
+
+def _start_embedding(
+    model: keras.Model, model_config: ModelConfig, word_vectors: np.ndarray | None
+) -> None:
+    if model_config.embedding_init != "word2vec":
+        return
+    if word_vectors is None:
+        raise PipelineError("embedding_init word2vec needs the word_vectors stage's vectors")
+    model.get_layer(EMBEDDING).embeddings.assign(word_vectors)
+
+
+def _adversarial_trainer(
+    classifier: keras.Model,
+    model_config: ModelConfig,
+    training_config: TrainingConfig,
+    train: Split,
+) -> AdversarialTrainer:
+    """The classifier wrapped for adversarial training, its embedding's word frequencies set."""
+    frequencies = word_frequencies(train.token_ids, model_config.vocab_size)
+    classifier.get_layer(EMBEDDING).word_frequencies.assign(frequencies)
+    trainer = AdversarialTrainer(
+        classifier,
+        adversarial=model_config.adversarial,
+        virtual_adversarial=model_config.virtual_adversarial,
+    )
+    trainer.compile(optimizer=_optimizer(training_config), loss=keras.losses.BinaryCrossentropy())
+    return trainer
 
 
 def _compiled_model(model_config: ModelConfig, training_config: TrainingConfig) -> keras.Model:
     model = build_model(model_config)
+    model.compile(
+        optimizer=_optimizer(training_config),
+        loss=keras.losses.BinaryCrossentropy(),
+        metrics=[keras.metrics.BinaryAccuracy(name="accuracy")],
+    )
+    return model
+
+
+def _optimizer(training_config: TrainingConfig) -> keras.optimizers.Optimizer:
     # weight_averaging: the trained model gets an exponential moving average of its weights over
     # the training steps (this momentum per step), smoother than the last step's weights.
     momentum = training_config.weight_averaging
     averaging = {"use_ema": True, "ema_momentum": momentum} if momentum else {}
     optimizer = OPTIMIZERS[training_config.optimizer]
-    model.compile(
-        optimizer=optimizer(learning_rate=training_config.learning_rate, **averaging),
-        loss=keras.losses.BinaryCrossentropy(),
-        metrics=[keras.metrics.BinaryAccuracy(name="accuracy")],
-    )
-    return model
+    return optimizer(learning_rate=training_config.learning_rate, **averaging)
 
 
 def predict_probabilities(

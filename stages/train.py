@@ -16,6 +16,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--data", type=Path, required=True, help="preprocess's output folder")
     parser.add_argument("--model", type=Path, required=True, help="where to save the .keras model")
+    parser.add_argument(
+        "--word-vectors", type=Path, required=True, help="word_vectors' output folder"
+    )
     parser.add_argument("--live", type=Path, required=True, help="DVCLive folder (it is emptied)")
     parser.add_argument(
         "--platform", type=Path, required=True, help="where to record the platform (JSON)"
@@ -51,6 +54,7 @@ def fit_and_save(
     from sentiment.platform_record import describe_platform
     from sentiment.saving import save_model
     from sentiment.training import train_model
+    from sentiment.word_vectors import VECTORS_FILE, load_word_vectors
 
     train, validation = (
         load_split(args.data / "train.npz"),
@@ -58,11 +62,19 @@ def fit_and_save(
     )
     live = Live(str(args.live), dvcyaml=None, save_dvc_exp=False, report=None)
     started = time.perf_counter()
+    word_vectors = None
+    if model_config.embedding_init == "word2vec":
+        word_vectors = load_word_vectors(
+            args.word_vectors / VECTORS_FILE,
+            vocab_size=model_config.vocab_size,
+            dimensions=model_config.embedding_dim,
+        )
     model, history = train_model(
         train=train,
         validation=validation,
         model_config=model_config,
         training_config=training_config,
+        word_vectors=word_vectors,
         callbacks=[DVCLiveCallback(live=live)],
     )
     with atomic_output(args.model) as path:  # keeps the .keras suffix Keras insists on

@@ -16,7 +16,16 @@ from sentiment.params import STAGE_PARAMS, Params
 from tests.conftest import PROJECT_ROOT, SMALL_PARAMS, dvc, make_project
 
 DVC_YAML = yaml.safe_load((PROJECT_ROOT / "dvc.yaml").read_text())
-STAGES = ("download", "preprocess", "train", "baseline", "evaluate", "figures", "export")
+STAGES = (
+    "download",
+    "preprocess",
+    "word_vectors",
+    "train",
+    "baseline",
+    "evaluate",
+    "figures",
+    "export",
+)
 NETWORK_STAGES = ("train", "evaluate", "figures", "export")
 
 

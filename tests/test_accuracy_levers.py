@@ -1,0 +1,272 @@
+"""The accuracy levers: adversarial and virtual adversarial training, word2vec initialisation."""
+
+import hashlib
+import subprocess
+import sys
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from sentiment.adversarial import (
+    EMBEDDING,
+    PERTURBATION,
+    AdversarialTrainer,
+    binary_divergence,
+    normalised_table,
+    unit_direction,
+    word_frequencies,
+)
+from sentiment.batching import batch_dataset
+from sentiment.errors import PipelineError
+from sentiment.model import build_model
+from sentiment.params import Params, ParamsError
+from sentiment.training import make_deterministic, predict_probabilities, train_model
+from sentiment.word_vectors import id_sentences, load_word_vectors, train_word_vectors
+from tests.conftest import PROJECT_ROOT, small_configs
+
+# Large enough to move a small model's predictions on the synthetic reviews (about 60 words of
+# 8 normalised dimensions: a review's embeddings have a norm near 22).
+STEP = 3.0
+
+
+def test_normalised_table_has_frequency_weighted_mean_zero_and_variance_one():
+    rng = np.random.default_rng(0)
+    table = rng.normal(3.0, 2.0, size=(50, 6)).astype(np.float32)
+    frequencies = rng.integers(0, 100, size=50).astype(np.float32)
+    normalised = normalised_table(table, frequencies).numpy()
+    weights = frequencies / frequencies.sum()
+    assert np.allclose(weights @ normalised, 0.0, atol=1e-5)
+    assert np.allclose(weights @ normalised**2, 1.0, atol=1e-4)
+
+
+def test_word_frequencies_count_words_and_never_padding():
+    ids = np.array([[0, 0, 2, 3, 2], [0, 1, 2, 4, 4]])
+    assert word_frequencies(ids, 6).tolist() == [0, 1, 3, 1, 2, 0]
+
+
+def test_unit_direction_has_norm_one_per_review_and_nothing_on_padding():
+    values = tf.random.normal((3, 5, 4), seed=1) * tf.constant([1e-20, 1.0, 1e6])[:, None, None]
+    mask = tf.constant([[True] * 5, [False, False, True, True, True], [True] * 5])
+    direction = unit_direction(values, mask).numpy()
+    assert np.allclose(np.sqrt((direction**2).sum(axis=(1, 2))), 1.0, atol=1e-5)
+    assert not direction[1, :2].any()
+
+
+def test_binary_divergence_is_zero_for_equal_predictions_and_positive_otherwise():
+    p = tf.constant([[0.2], [0.9]])
+    assert float(binary_divergence(p, p)) == pytest.approx(0.0, abs=1e-7)
+    assert float(binary_divergence(p, tf.constant([[0.5], [0.5]]))) > 0.1
+
+
+def test_adversarial_training_needs_one_device():
+    with pytest.raises(ParamsError, match="adversarial training runs on one device"):
+        Params().replace(adversarial=1.0, distribute="mirrored")
+    with pytest.raises(ParamsError, match="adversarial must be at least 0"):
+        Params().replace(adversarial=-1.0)
+
+
+def _fitted_trainer(small_data, epochs=3, **overrides):
+    """An AdversarialTrainer fitted as train_model fits it, kept (train_model folds it away)."""
+    from sentiment.training import _adversarial_trainer, _compiled_model
+
+    splits, vocabulary = small_data
+    model_config, training_config = small_configs(
+        len(vocabulary) + 2, embedding_dim=8, units=8, epochs=epochs, **overrides
+    )
+    make_deterministic(training_config.seed)
+    classifier = _compiled_model(model_config, training_config)
+    trainer = _adversarial_trainer(classifier, model_config, training_config, splits["train"])
+    batches = batch_dataset(splits["train"], batch_size=16, seed=1, by_length=True)
+    trainer.fit(batches, epochs=epochs, verbose=0)
+    return trainer
+
+
+def _loss_under_attack(trainer, token_ids, labels):
+    """Mean loss of the trained classifier (inference mode) on clean and on adversarially moved
+    reviews, each moved by STEP along its own loss gradient."""
+    layer = trainer.classifier.get_layer(PERTURBATION)
+    token_ids, labels = tf.constant(token_ids), tf.constant(labels[:, None], tf.float32)
+    loss = keras.losses.BinaryCrossentropy()
+    with tf.GradientTape() as tape:
+        clean = loss(labels, trainer.classifier(token_ids, training=False))
+        embedded, mask = layer.seen
+    layer.perturbation = STEP * unit_direction(tape.gradient(clean, embedded), mask)
+    try:
+        attacked = loss(labels, trainer.classifier(token_ids, training=False))
+    finally:
+        layer.perturbation = None
+    return float(clean), float(attacked)
+
+
+def test_adversarial_training_makes_the_model_robust_to_the_attack_it_trains_on(small_data):
+    splits, _ = small_data
+    test = splits["test"]
+    # The same architecture (normalised embeddings) with a negligible step: plain training.
+    plain = _loss_under_attack(_fitted_trainer(small_data, adversarial=1e-6), *_rows(test))
+    robust = _loss_under_attack(_fitted_trainer(small_data, adversarial=STEP), *_rows(test))
+    plain_rise, robust_rise = plain[1] - plain[0], robust[1] - robust[0]
+    assert robust_rise < 0.5 * plain_rise, (plain, robust)
+
+
+def test_virtual_adversarial_training_makes_predictions_smooth_around_reviews(small_data):
+    splits, _ = small_data
+    token_ids, _labels = _rows(splits["test"])
+
+    def divergence_under_attack(trainer):
+        # the virtual adversarial direction of each review, found as in training, at STEP
+        layer = trainer.classifier.get_layer(PERTURBATION)
+        ids = tf.constant(token_ids)
+        reference = trainer.classifier(ids, training=False)
+        embedded, mask = layer.seen
+        start = 0.1 * unit_direction(tf.random.normal(tf.shape(embedded), seed=5), mask)
+        with tf.GradientTape() as tape:
+            tape.watch(start)
+            layer.perturbation = start
+            divergence = binary_divergence(reference, trainer.classifier(ids, training=False))
+        layer.perturbation = STEP * unit_direction(tape.gradient(divergence, start), mask)
+        try:
+            return float(binary_divergence(reference, trainer.classifier(ids, training=False)))
+        finally:
+            layer.perturbation = None
+
+    plain = divergence_under_attack(_fitted_trainer(small_data, virtual_adversarial=1e-6))
+    smooth = divergence_under_attack(_fitted_trainer(small_data, virtual_adversarial=STEP))
+    assert smooth < 0.5 * plain, (plain, smooth)
+
+
+def _rows(split, count=400):
+    return split.token_ids[:count], split.labels[:count].astype(np.float32)
+
+
+@pytest.mark.parametrize(
+    "levers", [{"adversarial": 1.0}, {"virtual_adversarial": 1.0, "pooling": "max"}]
+)
+def test_adversarial_training_saves_a_plain_model_that_predicts_as_the_trained_one(
+    small_data, levers
+):
+    splits, vocabulary = small_data
+    model_config, training_config = small_configs(
+        len(vocabulary) + 2, embedding_dim=8, units=8, epochs=1, **levers
+    )
+    run = {"train": splits["train"], "validation": splits["validation"], "verbose": 0}
+    model, history = train_model(model_config=model_config, training_config=training_config, **run)
+    names = {layer.__class__.__name__ for layer in model.layers}
+    assert "NormalisedEmbedding" not in names and "EmbeddingPerturbation" not in names
+    # the same config without the levers builds the same plain architecture
+    assert len(model.get_weights()) == len(
+        build_model(small_configs(len(vocabulary) + 2, embedding_dim=8, units=8)[0]).get_weights()
+    )
+    # the folded model scores the validation reviews as the trainer's validation did
+    probabilities = predict_probabilities(model, splits["validation"].token_ids)
+    accuracy = ((probabilities >= 0.5) == splits["validation"].labels).mean()
+    assert accuracy == pytest.approx(history["val_accuracy"][-1], abs=1e-6)
+    again, _ = train_model(model_config=model_config, training_config=training_config, **run)
+    for a, b in zip(model.get_weights(), again.get_weights(), strict=True):
+        assert np.array_equal(a, b)  # seeded: the same weights
+
+
+def test_the_trainer_reports_the_clean_loss_and_accuracy(small_data):
+    trainer = _fitted_trainer(small_data, epochs=1, adversarial=1.0)
+    assert isinstance(trainer, AdversarialTrainer)
+    assert [metric.name for metric in trainer.metrics] == ["loss", "accuracy"]
+    frequencies = trainer.classifier.get_layer(EMBEDDING).word_frequencies.numpy()
+    assert frequencies[0] == 0 and frequencies[2:].sum() > 0
+
+
+# ---- word vectors ----
+
+
+def _context_corpus(reviews=600, seed=0):
+    """Ids 2 and 3 occur in the same reviews and contexts (ids 10..29), id 4 in others (30..49)."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for review in range(reviews):
+        targets, contexts = ([2, 3], (10, 30)) if review % 2 else ([4], (30, 50))
+        row = []
+        for _ in range(10):
+            row += [int(rng.integers(*contexts)), int(rng.choice(targets))]
+        rows.append([0] * 4 + row)  # padding first, as preprocess pads
+    return np.array(rows)
+
+
+def test_id_sentences_drop_padding_and_keep_order():
+    assert id_sentences(np.array([[0, 0, 5, 2], [7, 1, 3, 9]])) == [
+        ["5", "2"],
+        ["7", "1", "3", "9"],
+    ]
+
+
+def test_word_vectors_place_words_of_the_same_contexts_together():
+    table = train_word_vectors(_context_corpus(), vocab_size=60, dimensions=16, seed=1)
+    assert table.shape == (60, 16) and table.dtype == np.float32
+    assert not table[0].any() and not table[59].any()  # padding and an unseen id: zeros
+
+    seen = table[table.any(axis=1)]
+    centred = table - seen.mean(axis=0)  # word2vec vectors share a common direction
+
+    def cosine(a, b):
+        return float(
+            centred[a] @ centred[b] / np.linalg.norm(centred[a] * np.linalg.norm(centred[b]))
+        )
+
+    assert cosine(2, 3) > cosine(2, 4) + 0.3, (cosine(2, 3), cosine(2, 4))
+
+
+def test_word_vectors_are_the_same_bits_in_every_process():
+    code = (
+        "import hashlib, sys; sys.path.insert(0, '.');"
+        "from tests.test_accuracy_levers import _context_corpus;"
+        "from sentiment.word_vectors import train_word_vectors;"
+        "t = train_word_vectors(_context_corpus(200), vocab_size=60, dimensions=8, seed=3);"
+        "print(hashlib.md5(t.tobytes()).hexdigest())"
+    )
+    digests = {
+        subprocess.run(
+            [sys.executable, "-c", code],
+            cwd=PROJECT_ROOT,
+            env={"PYTHONHASHSEED": hash_seed, "PATH": "/usr/bin:/bin"},
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        for hash_seed in ("0", "1")
+    }
+    table = train_word_vectors(_context_corpus(200), vocab_size=60, dimensions=8, seed=3)
+    assert digests == {hashlib.md5(table.tobytes()).hexdigest()}
+
+
+def test_word_vectors_refuse_reviews_without_words():
+    with pytest.raises(PipelineError, match="hold no words"):
+        train_word_vectors(np.zeros((3, 5), dtype=int), vocab_size=10, dimensions=4, seed=1)
+
+
+def test_a_vector_table_of_the_wrong_shape_or_kind_names_the_fix(tmp_path):
+    np.save(tmp_path / "vectors.npy", np.zeros((10, 4), dtype=np.float32))
+    with pytest.raises(PipelineError, match=r"holds 10 x 4 vectors but the model needs 12 x 4"):
+        load_word_vectors(tmp_path / "vectors.npy", vocab_size=12, dimensions=4)
+    (tmp_path / "bad.npy").write_text("not numpy")
+    with pytest.raises(PipelineError, match="dvc repro word_vectors"):
+        load_word_vectors(tmp_path / "bad.npy", vocab_size=12, dimensions=4)
+    with pytest.raises(PipelineError, match="is missing"):
+        load_word_vectors(tmp_path / "none.npy", vocab_size=12, dimensions=4)
+
+
+def test_word2vec_initialisation_starts_the_embedding_from_the_vectors(small_data):
+    splits, vocabulary = small_data
+    vocab_size = len(vocabulary) + 2
+    model_config, training_config = small_configs(
+        vocab_size, embedding_init="word2vec", embedding_dim=8, units=8, epochs=1
+    )
+    vectors = train_word_vectors(
+        splits["train"].token_ids, vocab_size=vocab_size, dimensions=8, seed=1
+    )
+    run = {"train": splits["train"], "validation": splits["validation"], "verbose": 0}
+    with pytest.raises(PipelineError, match="needs the word_vectors stage"):
+        train_model(model_config=model_config, training_config=training_config, **run)
+    tiny_steps = training_config.__class__(**(vars(training_config) | {"learning_rate": 1e-9}))
+    model, _ = train_model(
+        model_config=model_config, training_config=tiny_steps, word_vectors=vectors, **run
+    )
+    assert np.allclose(model.get_layer(EMBEDDING).get_weights()[0], vectors, atol=1e-4)
