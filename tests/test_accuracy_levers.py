@@ -270,3 +270,24 @@ def test_word2vec_initialisation_starts_the_embedding_from_the_vectors(small_dat
         model_config=model_config, training_config=tiny_steps, word_vectors=vectors, **run
     )
     assert np.allclose(model.get_layer(EMBEDDING).get_weights()[0], vectors, atol=1e-4)
+
+
+# ---- arithmetic ----
+
+
+def test_training_flops_count_the_recurrent_products_and_the_adversarial_passes():
+    from sentiment.arithmetic import passes_per_step, training_flops_per_review
+
+    # one LSTM direction of 4 gates, (128 + 128) inputs to 4 x 128 outputs: 2 FLOPs a multiply-add
+    params = Params().replace(embedding_dim=128, units=128)
+    per_word = 2 * 2 * 4 * 128 * 256
+    assert training_flops_per_review(params, 100.0) == per_word * 100 * 3
+    assert passes_per_step(0.0, 0.0) == 3
+    assert passes_per_step(5.0, 0.0) == 8  # + the embeddings' gradient + the perturbed pass
+    assert passes_per_step(5.0, 5.0) == 14
+
+
+def test_matmul_throughput_is_measured():
+    from sentiment.arithmetic import matmul_gflops
+
+    assert matmul_gflops(64, 64, 64, seconds=0.1) > 0.01
