@@ -6,10 +6,13 @@ import subprocess
 import sys
 
 import pytest
+import yaml
 
 from sentiment.distribution import cluster_config, is_chief, strategy_scope
 from sentiment.errors import PipelineError
 from tests.conftest import PROJECT_ROOT, SMALL_PARAMS, dvc, make_project, project_env
+
+DVC_YAML = yaml.safe_load((PROJECT_ROOT / "dvc.yaml").read_text())
 
 
 def _tf_config(task_type: str, index: int, cluster: dict) -> dict[str, str]:
@@ -122,11 +125,9 @@ def _free_port() -> int:
 @pytest.mark.slow
 def test_two_workers_on_localhost_train_one_run_and_the_chief_writes_it(tmp_path):
     repo, run = make_project(tmp_path / "project", distribute="multi_worker", epochs=3)
-    dvc(run, "repro", "preprocess")
+    dvc(run, "repro", "word_vectors")
     cluster = {"worker": [f"localhost:{_free_port()}", f"localhost:{_free_port()}"]}
-    command = [sys.executable, "-m", "stages.train", "--data", "data/processed"]
-    command += ["--model", "models/model.keras", "--live", "metrics/train"]
-    command += ["--platform", "metrics/platform.json"]
+    command = [sys.executable, "-m", *DVC_YAML["stages"]["train"]["cmd"].split()[2:]]
     workers = [
         subprocess.Popen(
             command,
