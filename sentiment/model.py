@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import warnings
+from collections.abc import Iterator, Sequence
 
 import keras
 import tensorflow as tf
@@ -22,6 +23,8 @@ from sentiment.text import OOV_ID
 RECURRENT_LAYERS = {"lstm": layers.LSTM, "gru": layers.GRU, "simple_rnn": layers.SimpleRNN}
 # Same weights and maths as the stock layers, faster on CPU (see fast_layers.py).
 FAST_LAYERS = {"lstm": FusedLSTM, "embedding": DenseGradientEmbedding}
+# An ensemble's members are named member_0, member_1, ... inside it.
+ENSEMBLE_MEMBER = "member"
 
 
 class CudnnWarning(UserWarning):
@@ -239,9 +242,32 @@ def build_model(config: ModelConfig) -> keras.Model:
     return keras.Model(token_ids, probability, name=f"bidirectional_{cell}_{merge_mode}")
 
 
+def average_models(members: Sequence[keras.Model]) -> keras.Model:
+    """One model over token ids whose probability is the mean of the members' probabilities.
+
+    The members stay whole inside it (renamed member_0, member_1, ...), so it saves, loads and
+    exports as one model.
+    """
+    token_ids = keras.Input(shape=(None,), dtype="int32", name="token_ids")
+    votes = []
+    for index, member in enumerate(members):
+        member.name = f"{ENSEMBLE_MEMBER}_{index}"
+        votes.append(member(token_ids))
+    probability = layers.Average(name="probability")(votes)
+    return keras.Model(token_ids, probability, name=f"ensemble_of_{len(members)}")
+
+
+def nested_layers(model: keras.Model) -> Iterator[layers.Layer]:
+    """Every layer of the model, those inside an ensemble's members included."""
+    for layer in model.layers:
+        yield layer
+        if isinstance(layer, keras.Model):
+            yield from nested_layers(layer)
+
+
 def model_merge_mode(model: keras.Model) -> str | None:
     """The merge mode a built or loaded model uses ("none" for kept-apart directions)."""
-    for layer in model.layers:
+    for layer in nested_layers(model):
         if isinstance(layer, layers.Bidirectional):
             return layer.merge_mode or "none"
     return None

@@ -87,6 +87,9 @@ class Params:
     weight_averaging: float = knob(0.0, "momentum of a moving average of the weights; 0: off")
     batch_size: int = knob(128, "reviews per training step, over all devices together")
     epochs: int = knob(5, "passes over the training reviews")
+    ensemble: int = knob(
+        1, "models trained with seeds seed, seed + 1, ...; the saved model averages them"
+    )
     distribute: str = knob("none", "tf.distribute strategy: none, mirrored or multi_worker")
     # evaluate / export
     decision_threshold: float = knob(0.5, "probability at or above which a review is positive")
@@ -149,6 +152,7 @@ class TrainingConfig:
     weight_averaging: float
     batch_size: int  # the global batch, split over a strategy's replicas
     epochs: int
+    ensemble: int  # members trained one after another, averaged into one model
     distribute: str
 
     GIVEN: ClassVar[tuple[str, ...]] = ()
@@ -203,6 +207,7 @@ _RANGES: dict[str, tuple[float, float | None, str]] = {
     "weight_averaging": (0.0, 1.0, "[)"),
     "batch_size": (1, None, "[]"),
     "epochs": (1, None, "[]"),
+    "ensemble": (1, None, "[]"),
     "decision_threshold": (0.0, 1.0, "()"),
 }
 
@@ -257,6 +262,12 @@ def _check_combination(params: Params) -> None:
         raise ParamsError(
             f"adversarial training runs on one device: set distribute: none "
             f"(got {params.distribute!r}) or adversarial and virtual_adversarial to 0"
+        )
+
+    if params.ensemble > 1 and params.distribute != "none":
+        raise ParamsError(
+            f"an ensemble trains its members on one device: set distribute: none "
+            f"(got {params.distribute!r}) or ensemble: 1"
         )
 
 

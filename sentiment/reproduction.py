@@ -20,6 +20,7 @@ dvc.lock), so a hand-edited metric fails whatever the tolerance.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import math
@@ -31,6 +32,7 @@ from pathlib import Path
 import yaml
 
 from sentiment.errors import PipelineError
+from sentiment.params import Params
 from sentiment.platform_record import platform_differences
 
 PLATFORM_FILE = "metrics/platform.json"
@@ -170,6 +172,18 @@ def tampered_metrics(committed_lock: dict) -> list[str]:
     return sorted(tampered)
 
 
+def params_measured_differently(measured: dict, wanted: dict) -> list[str]:
+    """The params whose value in a noise record is not the wanted one.
+
+    A knob added after the record was measured is read at its default there: a new knob's
+    default keeps the pipeline as it was (the rule for adding one), so the record still holds
+    for a configuration that leaves it at its default.
+    """
+    defaults = {item.name: item.default for item in dataclasses.fields(Params)}
+    measured = {key: defaults[key] for key in wanted if key in defaults} | measured
+    return sorted(k for k in set(measured) | set(wanted) if measured.get(k) != wanted.get(k))
+
+
 def load_noise(committed_params: dict) -> dict:
     """HEAD's noise record, if it was measured for the committed configuration."""
     raw = git_show(NOISE_FILE)
@@ -179,10 +193,9 @@ def load_noise(committed_params: dict) -> dict:
             "it with `python -m sentiment.noise --archive aclImdb_v1.tar.gz` and commit it"
         )
     noise = json.loads(raw)
-    measured = noise.get("params", {})
     wanted = {key: value for key, value in committed_params.items() if key != "seed"}
-    if measured != wanted:
-        changed = sorted(k for k in set(measured) | set(wanted) if measured.get(k) != wanted.get(k))
+    changed = params_measured_differently(noise.get("params", {}), wanted)
+    if changed:
         raise PipelineError(
             f"{NOISE_FILE} was measured for other params ({', '.join(changed)}): re-measure it "
             "for the committed ones with `python -m sentiment.noise --archive ...`"

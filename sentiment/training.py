@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -18,10 +19,11 @@ from sentiment.adversarial import (
     word_frequencies,
 )
 from sentiment.batching import batch_dataset, cut_padding, length_batches
+from sentiment.cli import log
 from sentiment.distribution import strategy_scope
 from sentiment.errors import PipelineError
 from sentiment.internals import multi_worker_fit
-from sentiment.model import build_model
+from sentiment.model import average_models, build_model, nested_layers
 from sentiment.params import ModelConfig, TrainingConfig
 from sentiment.splits import Split
 
@@ -67,7 +69,22 @@ def train_model(
 
     training_config.distribute names the tf.distribute strategy (sentiment/distribution.py);
     batch_size is the global batch, split over its replicas.
+
+    training_config.ensemble > 1 trains that many members one after another, member i seeded
+    with seed + i (the same word vectors for all), and returns the model that averages them;
+    the history then runs through the members' epochs in turn and adds
+    "ensemble_val_accuracy", the averaged model's.
     """
+    if training_config.ensemble > 1:
+        return _train_ensemble(
+            train=train,
+            validation=validation,
+            model_config=model_config,
+            training_config=training_config,
+            callbacks=callbacks,
+            verbose=verbose,
+            word_vectors=word_vectors,
+        )
     make_deterministic(training_config.seed)
     with strategy_scope(training_config.distribute):  # variables live where the strategy says
         model = _compiled_model(model_config, training_config)
@@ -96,6 +113,28 @@ def train_model(
     if isinstance(model, AdversarialTrainer):
         model = fold_for_inference(model.classifier, model_config)
     return model, history.history
+
+
+def _train_ensemble(
+    *, train: Split, validation: Split, training_config: TrainingConfig, **arguments
+) -> tuple[keras.Model, dict[str, list[float]]]:
+    members, history = [], {}
+    count = training_config.ensemble
+    for index in range(count):
+        log(f"train: ensemble member {index + 1} of {count}, seed {training_config.seed + index}")
+        member_config = dataclasses.replace(
+            training_config, seed=training_config.seed + index, ensemble=1
+        )
+        member, member_history = train_model(
+            train=train, validation=validation, training_config=member_config, **arguments
+        )
+        members.append(member)
+        for key, values in member_history.items():
+            history.setdefault(key, []).extend(values)
+    model = average_models(members)
+    predicted = predict_probabilities(model, validation.token_ids) >= 0.5
+    history["ensemble_val_accuracy"] = [float(np.mean(predicted == validation.labels))]
+    return model, history
 
 
 def _start_embedding(
@@ -163,7 +202,7 @@ def predict_probabilities(
 
 def model_masks_padding(model: keras.Model) -> bool:
     """Whether the model's embedding masks padding (then padding columns can be cut)."""
-    return any(getattr(layer, "mask_zero", False) for layer in model.layers)
+    return any(getattr(layer, "mask_zero", False) for layer in nested_layers(model))
 
 
 def load_trained_model(path: Path) -> keras.Model:

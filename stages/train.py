@@ -77,12 +77,17 @@ def fit_and_save(
         word_vectors=word_vectors,
         callbacks=[DVCLiveCallback(live=live)],
     )
+    val_accuracy = history["val_accuracy"][-1]
+    if "ensemble_val_accuracy" in history:  # the members' epochs are in the plots; this is theirs
+        val_accuracy = history["ensemble_val_accuracy"][-1]
+        live.summary["ensemble"] = {"val_accuracy": val_accuracy}
+        live.make_summary()
     with atomic_output(args.model) as path:  # keeps the .keras suffix Keras insists on
         save_model(model, path)
     write_json(args.platform, describe_platform())
     seconds = time.perf_counter() - started
-    reviews_seen = len(train) * training_config.epochs
-    log(training_summary(reviews_seen, seconds, history["val_accuracy"][-1]))
+    reviews_seen = len(train) * training_config.epochs * training_config.ensemble
+    log(training_summary(reviews_seen, seconds, val_accuracy))
 
 
 if __name__ == "__main__":

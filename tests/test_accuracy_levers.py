@@ -167,6 +167,57 @@ def test_adversarial_training_saves_a_plain_model_that_predicts_as_the_trained_o
         assert np.array_equal(a, b)  # seeded: the same weights
 
 
+def test_an_ensemble_averages_members_trained_with_successive_seeds(small_data, tmp_path):
+    from sentiment.export import check_parity, end_to_end_model, serving_padding
+    from sentiment.fast_layers import with_stock_layers
+    from sentiment.saving import save_model
+    from sentiment.training import load_trained_model, model_masks_padding
+
+    splits, vocabulary = small_data
+    small = {"embedding_dim": 8, "units": 8, "epochs": 1, "adversarial": 1.0}
+    model_config, training_config = small_configs(len(vocabulary) + 2, ensemble=2, **small)
+    run = {"train": splits["train"], "validation": splits["validation"], "verbose": 0}
+    model, history = train_model(model_config=model_config, training_config=training_config, **run)
+    assert len(history["val_accuracy"]) == 2  # one epoch of each member, in turn
+    member_configs = [
+        small_configs(len(vocabulary) + 2, seed=seed, **small)[1] for seed in (42, 43)
+    ]
+    members = [
+        train_model(model_config=model_config, training_config=config, **run)[0]
+        for config in member_configs
+    ]
+    token_ids = splits["validation"].token_ids
+    votes = [predict_probabilities(member, token_ids) for member in members]
+    assert np.abs(votes[0] - votes[1]).max() > 1e-3  # another seed, another member
+    ensemble = predict_probabilities(model, token_ids)
+    np.testing.assert_allclose(ensemble, (votes[0] + votes[1]) / 2, atol=1e-6)
+    accuracy = ((ensemble >= 0.5) == splits["validation"].labels).mean()
+    assert history["ensemble_val_accuracy"] == [pytest.approx(accuracy, abs=1e-9)]
+
+    save_model(model, tmp_path / "model.keras")
+    loaded = load_trained_model(tmp_path / "model.keras")
+    assert model_masks_padding(loaded)
+    np.testing.assert_array_equal(predict_probabilities(loaded, token_ids), ensemble)
+    # served as the export stage serves it: stock layers behind the raw-text vectoriser
+    served = end_to_end_model(
+        with_stock_layers(loaded),
+        vocabulary,
+        max_length=token_ids.shape[1],
+        padding=serving_padding("pre", mask_padding=True),
+        truncating="pre",
+    )
+    words = ["unseenword", "unseenword", *vocabulary]  # ids 0 and 1: padding (dropped), unknown
+    texts = tf.constant([" ".join(words[i] for i in row[row != 0]) for row in token_ids])
+    check_parity(served.predict(texts, verbose=0)[:, 0], ensemble, "the served ensemble")
+
+
+def test_an_ensemble_needs_one_device_and_a_member():
+    with pytest.raises(ParamsError, match="ensemble must be at least 1"):
+        Params().replace(ensemble=0)
+    with pytest.raises(ParamsError, match="an ensemble trains its members on one device"):
+        Params().replace(ensemble=2, distribute="mirrored")
+
+
 def test_the_trainer_reports_the_clean_loss_and_accuracy(small_data):
     trainer = _fitted_trainer(small_data, epochs=1, adversarial=1.0)
     assert isinstance(trainer, AdversarialTrainer)

@@ -110,6 +110,20 @@ def test_repro_then_merge_mode_experiment_then_metrics_diff(project):
 
 
 @pytest.mark.slow
+def test_an_ensemble_trains_evaluates_and_exports_as_one_model(tmp_path):
+    repo, run = make_project(tmp_path / "project", ensemble=2, epochs=2)
+    output = dvc(run, "repro", "export")
+    assert "ensemble member 2 of 2, seed 43" in output
+    assert "parity with the trained model" in output  # the export stage's checks passed
+    live = json.loads((repo / "metrics/train/metrics.json").read_text())
+    assert 0.6 < live["ensemble"]["val_accuracy"] <= 1.0  # above chance after 2 short epochs
+    epochs = (repo / "metrics/train/plots/metrics/eval/accuracy.tsv").read_text().splitlines()
+    assert len(epochs) == 1 + 2 * 2  # a header, then each member's two epochs in turn
+    card = json.loads((repo / "models/export/model_card.json").read_text())
+    assert card["params"]["ensemble"] == 2
+
+
+@pytest.mark.slow
 def test_a_bad_param_stops_the_pipeline_before_any_work(project):
     repo, _ = project
     # written by hand, as a user would

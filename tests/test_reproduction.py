@@ -23,12 +23,30 @@ from sentiment.platform_record import (
     dispatch_features,
     platform_differences,
 )
-from sentiment.reproduction import platform_dependent_stages, tolerance
+from sentiment.reproduction import (
+    params_measured_differently,
+    platform_dependent_stages,
+    tolerance,
+)
 from tests.conftest import PROJECT_ROOT, make_project, project_env
 
 EMULATED = {"ONEDNN_MAX_CPU_ISA": "AVX"}
 # Two epochs: a model far from perfect, so its metrics move with the seed.
 PARAMS = {"epochs": 2}
+
+
+def test_a_noise_record_holds_for_knobs_added_since_at_their_defaults():
+    measured = {"units": 10, "epochs": 5}
+    # ensemble did not exist when the record was measured: at its default, the same runs
+    assert params_measured_differently(measured, {"units": 10, "epochs": 5, "ensemble": 1}) == []
+    assert params_measured_differently(measured, {"units": 10, "epochs": 5, "ensemble": 3}) == [
+        "ensemble"
+    ]
+    assert params_measured_differently(measured, {"units": 12, "epochs": 5}) == ["units"]
+    # a knob the record has but the params no longer do: another configuration
+    assert params_measured_differently(measured | {"gone": 1}, {"units": 10, "epochs": 5}) == [
+        "gone"
+    ]
 
 
 def test_tolerance_is_the_t_prediction_bound_of_a_difference_of_two_runs():
