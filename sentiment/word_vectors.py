@@ -12,7 +12,10 @@ start vector from the seed and the word's index).
 
 from __future__ import annotations
 
+import sys
+
 import numpy as np
+from tqdm import tqdm
 
 from sentiment.errors import PipelineError
 
@@ -37,22 +40,32 @@ def train_word_vectors(
     """A (vocab_size, dimensions) float32 table: row i is id i's vector, zeros for ids never seen
     (padding, id 0, among them)."""
     from gensim.models import Word2Vec
+    from gensim.models.callbacks import CallbackAny2Vec
+
+    class PassProgress(CallbackAny2Vec):
+        def __init__(self, progress: tqdm):
+            self.progress = progress
+
+        def on_epoch_end(self, model) -> None:
+            self.progress.update(1)
 
     sentences = id_sentences(token_ids)
     if not any(sentences):
         raise PipelineError("the training reviews hold no words: word vectors need some text")
-    model = Word2Vec(
-        sentences,
-        vector_size=dimensions,
-        window=WINDOW,
-        negative=NEGATIVE_SAMPLES,
-        sg=1,
-        min_count=1,
-        sample=1e-4,
-        epochs=PASSES,
-        seed=seed,
-        workers=1,
-    )
+    with tqdm(total=PASSES, desc="word2vec", unit="pass", file=sys.stderr) as progress:
+        model = Word2Vec(
+            sentences,
+            vector_size=dimensions,
+            window=WINDOW,
+            negative=NEGATIVE_SAMPLES,
+            sg=1,
+            min_count=1,
+            sample=1e-4,
+            epochs=PASSES,
+            seed=seed,
+            workers=1,
+            callbacks=[PassProgress(progress)],
+        )
     table = np.zeros((vocab_size, dimensions), dtype=np.float32)
     for word, index in model.wv.key_to_index.items():
         table[int(word)] = model.wv.vectors[index]

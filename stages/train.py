@@ -51,6 +51,13 @@ def fit_and_save(
     from dvclive import Live
     from dvclive.keras import DVCLiveCallback
 
+    class EpochLog(DVCLiveCallback):
+        """DVCLive's callback without its end of the run after each fit: ending rewinds the
+        step, and an ensemble fits once per member; the stage ends the run once, below."""
+
+        def on_train_end(self, logs=None) -> None:
+            pass
+
     from sentiment.platform_record import describe_platform
     from sentiment.saving import save_model
     from sentiment.training import train_model
@@ -75,13 +82,13 @@ def fit_and_save(
         model_config=model_config,
         training_config=training_config,
         word_vectors=word_vectors,
-        callbacks=[DVCLiveCallback(live=live)],
+        callbacks=[EpochLog(live=live)],
     )
     val_accuracy = history["val_accuracy"][-1]
     if "ensemble_val_accuracy" in history:  # the members' epochs are in the plots; this is theirs
         val_accuracy = history["ensemble_val_accuracy"][-1]
         live.summary["ensemble"] = {"val_accuracy": val_accuracy}
-        live.make_summary()
+    live.end()
     with atomic_output(args.model) as path:  # keeps the .keras suffix Keras insists on
         save_model(model, path)
     write_json(args.platform, describe_platform())

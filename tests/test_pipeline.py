@@ -118,7 +118,9 @@ def test_an_ensemble_trains_evaluates_and_exports_as_one_model(tmp_path):
     live = json.loads((repo / "metrics/train/metrics.json").read_text())
     assert 0.6 < live["ensemble"]["val_accuracy"] <= 1.0  # above chance after 2 short epochs
     epochs = (repo / "metrics/train/plots/metrics/eval/accuracy.tsv").read_text().splitlines()
-    assert len(epochs) == 1 + 2 * 2  # a header, then each member's two epochs in turn
+    steps = [line.split("\t")[0] for line in epochs[1:]]
+    assert steps == ["0", "1", "2", "3"]  # each member's two epochs in turn
+    assert live["step"] == 3
     card = json.loads((repo / "models/export/model_card.json").read_text())
     assert card["params"]["ensemble"] == 2
 
