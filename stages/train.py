@@ -60,7 +60,7 @@ def fit_and_save(
 
     from sentiment.platform_record import describe_platform
     from sentiment.saving import save_model
-    from sentiment.training import train_model
+    from sentiment.training import train_model, validation_accuracy
     from sentiment.word_vectors import VECTORS_FILE, load_word_vectors
 
     train, validation = (
@@ -88,6 +88,11 @@ def fit_and_save(
     if "ensemble_val_accuracy" in history:  # the members' epochs are in the plots; this is theirs
         val_accuracy = history["ensemble_val_accuracy"][-1]
         live.summary["ensemble"] = {"val_accuracy": val_accuracy}
+    elif training_config.weight_averaging:
+        # Keras validates each epoch's weights as they stand; the model saved is their average,
+        # and that is the one to compare configurations on.
+        val_accuracy = validation_accuracy(model, validation)
+        live.summary["averaged_weights"] = {"val_accuracy": val_accuracy}
     live.end()
     with atomic_output(args.model) as path:  # keeps the .keras suffix Keras insists on
         save_model(model, path)

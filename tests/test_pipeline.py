@@ -126,6 +126,22 @@ def test_an_ensemble_trains_evaluates_and_exports_as_one_model(tmp_path):
 
 
 @pytest.mark.slow
+def test_with_weight_averaging_the_train_stage_reports_the_saved_models_accuracy(tmp_path):
+    from sentiment.splits import load_split
+    from sentiment.training import load_trained_model, validation_accuracy
+
+    repo, run = make_project(tmp_path / "project", weight_averaging=0.9, epochs=2)
+    output = dvc(run, "repro", "train")
+    live = json.loads((repo / "metrics/train/metrics.json").read_text())
+    saved = validation_accuracy(
+        load_trained_model(repo / "models/model.keras"),
+        load_split(repo / "data/processed/validation.npz"),
+    )
+    assert live["averaged_weights"]["val_accuracy"] == saved
+    assert f"val_accuracy {saved:.4f}" in output  # the stage's summary line quotes it
+
+
+@pytest.mark.slow
 def test_a_bad_param_stops_the_pipeline_before_any_work(project):
     repo, _ = project
     # written by hand, as a user would
