@@ -258,16 +258,19 @@ def _check_combination(params: Params) -> None:
             f"backward_cell {params.backward_cell!r} needs bidirectional: true "
             "(set backward_cell: same for a unidirectional model)"
         )
-    if (params.adversarial or params.virtual_adversarial) and params.distribute != "none":
-        raise ParamsError(
-            f"adversarial training runs on one device: set distribute: none "
-            f"(got {params.distribute!r}) or adversarial and virtual_adversarial to 0"
+    if params.adversarial or params.virtual_adversarial:
+        _check_one_device(
+            params, "adversarial training runs", "adversarial and virtual_adversarial to 0"
         )
+    if params.ensemble > 1:
+        _check_one_device(params, "an ensemble trains its members", "ensemble: 1")
 
-    if params.ensemble > 1 and params.distribute != "none":
+
+def _check_one_device(params: Params, what: str, switch_off: str) -> None:
+    if params.distribute != "none":
         raise ParamsError(
-            f"an ensemble trains its members on one device: set distribute: none "
-            f"(got {params.distribute!r}) or ensemble: 1"
+            f"{what} on one device: set distribute: none (got {params.distribute!r}) "
+            f"or {switch_off}"
         )
 
 

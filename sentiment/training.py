@@ -72,8 +72,7 @@ def train_model(
 
     training_config.ensemble > 1 trains that many members one after another, member i seeded
     with seed + i (the same word vectors for all), and returns the model that averages them;
-    the history then runs through the members' epochs in turn and adds
-    "ensemble_val_accuracy", the averaged model's.
+    the history then runs through the members' epochs in turn.
     """
     if training_config.ensemble > 1:
         return _train_ensemble(
@@ -131,9 +130,7 @@ def _train_ensemble(
         members.append(member)
         for key, values in member_history.items():
             history.setdefault(key, []).extend(values)
-    model = average_models(members)
-    history["ensemble_val_accuracy"] = [validation_accuracy(model, validation)]
-    return model, history
+    return average_models(members), history
 
 
 def validation_accuracy(model: keras.Model, validation: Split) -> float:

@@ -85,14 +85,11 @@ def fit_and_save(
         callbacks=[EpochLog(live=live)],
     )
     val_accuracy = history["val_accuracy"][-1]
-    if "ensemble_val_accuracy" in history:  # the members' epochs are in the plots; this is theirs
-        val_accuracy = history["ensemble_val_accuracy"][-1]
-        live.summary["ensemble"] = {"val_accuracy": val_accuracy}
-    elif training_config.weight_averaging:
-        # Keras validates each epoch's weights as they stand; the model saved is their average,
-        # and that is the one to compare configurations on.
+    if training_config.ensemble > 1 or training_config.weight_averaging:
+        # Keras validates each epoch's weights as they stand; the model saved is their average
+        # (over steps, over members, or both), and that is the one to compare configurations on.
         val_accuracy = validation_accuracy(model, validation)
-        live.summary["averaged_weights"] = {"val_accuracy": val_accuracy}
+        live.summary["saved_model"] = {"val_accuracy": val_accuracy}
     live.end()
     with atomic_output(args.model) as path:  # keeps the .keras suffix Keras insists on
         save_model(model, path)

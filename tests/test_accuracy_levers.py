@@ -191,8 +191,6 @@ def test_an_ensemble_averages_members_trained_with_successive_seeds(small_data, 
     assert np.abs(votes[0] - votes[1]).max() > 1e-3  # another seed, another member
     ensemble = predict_probabilities(model, token_ids)
     np.testing.assert_allclose(ensemble, (votes[0] + votes[1]) / 2, atol=1e-6)
-    accuracy = ((ensemble >= 0.5) == splits["validation"].labels).mean()
-    assert history["ensemble_val_accuracy"] == [pytest.approx(accuracy, abs=1e-9)]
 
     save_model(model, tmp_path / "model.keras")
     loaded = load_trained_model(tmp_path / "model.keras")
