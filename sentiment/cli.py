@@ -1,80 +1,98 @@
-"""What every stage does around its work: one-line errors and all-or-nothing outputs."""
+"""The `sentiment` command: one entry point, a subcommand for each thing users run.
+
+The pipeline's stages are not here: `dvc repro` runs them (stages/, as dvc.yaml says).
+"""
 
 from __future__ import annotations
 
-import contextlib
-import json
+import argparse
+import importlib
 import os
-import re
-import shutil
-import sys
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Sequence
+from types import ModuleType
 
-from sentiment.errors import PipelineError
+from sentiment.console import run_main
 
-
-def run_stage(main: Callable[[], None]) -> None:
-    """Run a stage's main(); a PipelineError becomes `error: ...` on stderr and exit status 2."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's C++ start-up chatter
-    try:
-        main()
-    except PipelineError as error:
-        print(f"error: {error}", file=sys.stderr)
-        sys.exit(2)
-
-
-@contextlib.contextmanager
-def atomic_output(path: Path, directory: bool = False) -> Iterator[Path]:
-    """Yield a temporary sibling of `path` to write into; it replaces `path` only on success.
-
-    An interrupted or failed stage so leaves the previous output, or none, never half of one.
-    """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    staging = path.with_name(f".{path.stem}.partial{path.suffix}")
-    _remove(staging)
-    if directory:
-        staging.mkdir()
-    try:
-        yield staging
-    except BaseException:
-        _remove(staging)
-        raise
-    _remove(path)
-    os.replace(staging, path)
-
-
-def write_text(path: Path, text: str) -> None:
-    """Write a whole text file all-or-nothing (see atomic_output)."""
-    with atomic_output(path) as staging:
-        staging.write_text(text, encoding="utf-8")
-
-
-def write_json(path: Path, data: object, indent: int | None = 2) -> None:
-    """Write `data` as JSON all-or-nothing; indented, with a final newline, unless indent=None."""
-    text = json.dumps(data, indent=indent)
-    write_text(path, text + "\n" if indent is not None else text)
+# subcommand -> (module with add_arguments(parser) and run(args), one-line help)
+COMMANDS = {
+    "predict": (
+        "sentiment.classifier.serving.predict",
+        "score raw reviews with an exported model, one JSON line each",
+    ),
+    "compare": (
+        "sentiment.proof.comparison",
+        "compare this change with a base revision beside the seed noise (a pull request's view)",
+    ),
+    "check-reproduction": (
+        "sentiment.proof.reproduction",
+        "after `dvc repro`: prove the committed metrics and dvc.lock came from this code",
+    ),
+    "measure-noise": (
+        "sentiment.proof.seed_noise",
+        "measure the metrics' run-to-run spread over seeds and emulated platforms",
+    ),
+    "pull-request": (
+        "sentiment.proof.pull_request",
+        "the pull-request workflow's steps: get the data, post the comparison as a comment",
+    ),
+    "write-plots-page": (
+        "sentiment.proof.plots_page",
+        "write the `dvc plots` page that draws offline (Vega inlined)",
+    ),
+}
+# benchmark's own subcommands, in the same form
+BENCHMARKS = {
+    "pipeline": (
+        "sentiment.measurement.pipeline_benchmark",
+        "the whole pipeline beside the tutorial's script: time, throughput, memory",
+    ),
+    "predict": (
+        "sentiment.measurement.predict_benchmark",
+        "predict's throughput and peak memory as its input grows",
+    ),
+    "flops": (
+        "sentiment.measurement.flops",
+        "training FLOPs per review, the GFLOP/s reached and the machine's matmul rate",
+    ),
+}
 
 
-def _remove(path: Path) -> None:
-    if path.is_dir() and not path.is_symlink():
-        shutil.rmtree(path)
-    elif path.exists() or path.is_symlink():
-        path.unlink()
+def _add_commands(
+    subcommands: argparse._SubParsersAction, commands: dict[str, tuple[str, str]]
+) -> None:
+    for name, (module_name, summary) in commands.items():
+        module = importlib.import_module(module_name)
+        parser = subcommands.add_parser(
+            name,
+            help=summary,
+            description=module.__doc__,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+        module.add_arguments(parser)
+        parser.set_defaults(command_module=module)
 
 
-def log(message: str) -> None:
-    """Progress notes go to stderr; results go to files DVC tracks."""
-    print(message, file=sys.stderr, flush=True)
-
-
-# The train stage's last line; the benchmark reads the throughput from it.
-SUMMARY_PATTERN = re.compile(r"train: ([\d,]+) reviews in ([\d.]+) s \(([\d,]+) reviews/s\)")
-
-
-def training_summary(reviews_seen: int, seconds: float, val_accuracy: float) -> str:
-    """One line: reviews trained on (epochs included), fit time with validation, throughput."""
-    return (
-        f"train: {reviews_seen:,} reviews in {seconds:.1f} s ({reviews_seen / seconds:,.0f} "
-        f"reviews/s), val_accuracy {val_accuracy:.4f}"
+def parser() -> argparse.ArgumentParser:
+    """The whole command line, every subcommand with its --help."""
+    main_parser = argparse.ArgumentParser(
+        prog="sentiment",
+        description="Commands around the DVC pipeline (which `dvc repro` runs): serve, compare, "
+        "prove and measure.",
     )
+    subcommands = main_parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _add_commands(subcommands, COMMANDS)
+    benchmark = subcommands.add_parser(
+        "benchmark", help="measure speed and memory", description="Measure speed and memory."
+    )
+    _add_commands(benchmark.add_subparsers(dest="benchmark", required=True), BENCHMARKS)
+    return main_parser
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Parse the command line and run the subcommand; errors are one line (console.run_main)."""
+    # Quieter than a stage: on some CPUs (an AVX-512 Intel Xeon, measured) oneDNN logs its kernel
+    # fallbacks at ERROR level, which is not an error to whoever reads a command's output.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    args = parser().parse_args(argv)
+    module: ModuleType = args.command_module
+    run_main(lambda: module.run(args))

@@ -3,8 +3,9 @@
 import argparse
 from pathlib import Path
 
-from sentiment.cli import log, run_stage, write_json
-from sentiment.data import SPLITS, read_reviews
+from sentiment.classifier.data.reviews import SPLITS, read_reviews
+from sentiment.console import log, run_main
+from sentiment.files import write_json
 from sentiment.params import stage_params
 
 
@@ -16,7 +17,7 @@ def main() -> None:
     args = parser.parse_args()
     params = stage_params("baseline", args.params)
 
-    from sentiment.baseline import fit_and_score_baseline
+    from sentiment.classifier.evaluation.baseline import fit_and_score_baseline
 
     reviews = {split: read_reviews(args.reviews / f"{split}.jsonl") for split in SPLITS}
     metrics = fit_and_score_baseline(reviews, **params)
@@ -25,4 +26,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    run_stage(main)
+    run_main(main)

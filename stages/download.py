@@ -3,8 +3,11 @@
 import argparse
 from pathlib import Path
 
-from sentiment.cli import atomic_output, log, run_stage, write_json
-from sentiment.data import SPLITS, get_reviews, manifest, mirror_from_environment, write_reviews
+from sentiment.classifier.data.imdb import mirror_from_environment
+from sentiment.classifier.data.reviews import SPLITS, manifest, write_reviews
+from sentiment.classifier.data.sources import get_reviews
+from sentiment.console import log, run_main
+from sentiment.files import atomic_output, write_json
 from sentiment.params import stage_params
 
 
@@ -26,4 +29,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    run_stage(main)
+    run_main(main)

@@ -3,13 +3,13 @@
 import argparse
 import json
 import os
-from itertools import islice
 from pathlib import Path
 
-from sentiment.cli import log, run_stage, write_json, write_text
-from sentiment.data import iter_reviews
+from sentiment.classifier.data.reviews import test_texts
+from sentiment.classifier.data.splits import load_split
+from sentiment.console import log, run_main
+from sentiment.files import write_json, write_text
 from sentiment.params import stage_params
-from sentiment.splits import load_split
 
 MISTAKES_SHOWN = 20
 
@@ -30,21 +30,19 @@ def main() -> None:
     args = parser.parse_args()
     params = stage_params("evaluate", args.params)
 
-    from sentiment import evaluation
-    from sentiment.training import (
-        load_trained_model,
-        predict_probabilities,
-        run_ops_single_threaded,
-    )
+    from sentiment.tensorflow_start import run_ops_single_threaded
 
     run_ops_single_threaded()
+    from sentiment.classifier.evaluation import metrics as evaluation
+    from sentiment.classifier.evaluation.report import markdown_report
+    from sentiment.classifier.model.inference import predict_probabilities
+    from sentiment.classifier.model.saving import load_trained_model
 
     test = load_split(args.data / "test.npz")
     probabilities = predict_probabilities(load_trained_model(args.model), test.token_ids)
     labels = test.labels.astype(int)
     metrics = evaluation.score_predictions(labels, probabilities, **params)
-    # preprocess keeps the test reviews in download's order, so row i is review i
-    texts = [text for text, _ in islice(iter_reviews(args.reviews / "test.jsonl"), len(labels))]
+    texts = test_texts(args.reviews, len(labels))
     mistakes = evaluation.confident_mistakes(
         texts, labels, probabilities, count=MISTAKES_SHOWN, **params
     )
@@ -64,7 +62,7 @@ def main() -> None:
     figures_folder = Path(os.path.relpath(args.figures, args.report.parent)).as_posix()
     write_text(
         args.report,
-        evaluation.markdown_report(metrics, baseline, mistakes, figures_folder=figures_folder),
+        markdown_report(metrics, baseline, mistakes, figures_folder=figures_folder),
     )
     log(
         f"evaluate: test accuracy {metrics['accuracy']:.4f} (baseline {baseline['accuracy']:.4f}), "
@@ -73,4 +71,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    run_stage(main)
+    run_main(main)

@@ -3,13 +3,18 @@ optionally TensorFlow Lite; each served form is checked against the trained mode
 
 import argparse
 import json
-from itertools import islice
 from pathlib import Path
 
-from sentiment.cli import atomic_output, log, run_stage, write_json
-from sentiment.data import iter_reviews
+from sentiment.classifier.data.reviews import test_texts
+from sentiment.classifier.data.splits import (
+    VOCABULARY_FILE,
+    load_split,
+    load_vocabulary,
+    save_vocabulary,
+)
+from sentiment.console import log, run_main
+from sentiment.files import atomic_output, write_json
 from sentiment.params import stage_params
-from sentiment.splits import VOCABULARY_FILE, load_split, load_vocabulary, save_vocabulary
 
 PARITY_REVIEWS = 512  # test reviews on which raw-text serving must match training-time inputs
 TFLITE_PARITY_REVIEWS = 100  # TFLite runs one review at a time: fewer, still every length
@@ -28,10 +33,11 @@ def main() -> None:
 
     import tensorflow as tf
 
-    from sentiment import export
-    from sentiment.fast_layers import with_stock_layers
-    from sentiment.saving import save_model
-    from sentiment.training import load_trained_model, predict_probabilities
+    from sentiment.classifier.model.fast_layers import with_stock_layers
+    from sentiment.classifier.model.inference import predict_probabilities
+    from sentiment.classifier.model.network import architecture
+    from sentiment.classifier.model.saving import load_trained_model, save_model
+    from sentiment.classifier.serving import export
 
     classifier = load_trained_model(args.model)
     # Served with Keras' own layers (same weights and maths): it needs nothing of this project
@@ -45,14 +51,14 @@ def main() -> None:
         padding=export.serving_padding(params["padding"], params["mask_padding"]),
         truncating=params["truncating"],
     )
-    # preprocess keeps the test reviews in download's order, so row i is review i
-    texts = [text for text, _ in islice(iter_reviews(args.reviews / "test.jsonl"), PARITY_REVIEWS)]
+    texts = test_texts(args.reviews, PARITY_REVIEWS)
     test_ids = load_split(args.data / "test.npz").token_ids[: len(texts)]
     trained = predict_probabilities(classifier, test_ids)
     served = end_to_end.predict(tf.constant(texts), batch_size=256, verbose=0)[:, 0]
     gaps = {"raw text": export.check_parity(served, trained, "the raw-text model")}
     card = export.model_card(
         params=params,
+        architecture=architecture(classifier),
         manifest=json.loads((args.reviews / "manifest.json").read_text()),
         vocabulary_words=len(vocabulary),
         test_metrics=json.loads(args.metrics.read_text()),
@@ -75,4 +81,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    run_stage(main)
+    run_main(main)

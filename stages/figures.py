@@ -3,8 +3,9 @@
 import argparse
 from pathlib import Path
 
-from sentiment.cli import atomic_output, log, run_stage
-from sentiment.figures import pipeline_specs, render_svg
+from sentiment.console import log, run_main
+from sentiment.files import atomic_output
+from sentiment.proof.figures import pipeline_specs, render_svg
 
 
 def main() -> None:
@@ -22,4 +23,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    run_stage(main)
+    run_main(main)

@@ -3,11 +3,17 @@
 import argparse
 from pathlib import Path
 
-from sentiment.cli import atomic_output, log, run_stage, write_json
-from sentiment.data import SPLITS, read_reviews
+from sentiment.classifier.data.preprocessing import prepare_splits
+from sentiment.classifier.data.reviews import SPLITS, read_reviews
+from sentiment.classifier.data.splits import (
+    VOCABULARY_FILE,
+    save_split,
+    save_vocabulary,
+    split_statistics,
+)
+from sentiment.console import log, run_main
+from sentiment.files import atomic_output, write_json
 from sentiment.params import stage_params
-from sentiment.preprocessing import prepare_splits
-from sentiment.splits import VOCABULARY_FILE, save_split, save_vocabulary, split_statistics
 
 
 def main() -> None:
@@ -35,4 +41,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    run_stage(main)
+    run_main(main)

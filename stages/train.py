@@ -6,10 +6,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from sentiment.cli import atomic_output, log, run_stage, training_summary, write_json
+from sentiment.classifier.data.splits import embedding_rows, load_split
+from sentiment.classifier.training.summary import training_summary
+from sentiment.console import log, run_main
+from sentiment.files import atomic_output, write_json
 from sentiment.params import ModelConfig, TrainingConfig, load_params
-from sentiment.splits import VOCABULARY_FILE, load_split, load_vocabulary
-from sentiment.text import FIRST_WORD_ID
 
 
 def main() -> None:
@@ -27,12 +28,11 @@ def main() -> None:
     args = parser.parse_args()
     params = load_params(args.params)  # fails on bad params before TensorFlow loads
     # The stage reads its params (STAGE_PARAMS["train"]) only through these two configs.
-    vocab_size = len(load_vocabulary(args.data / VOCABULARY_FILE)) + FIRST_WORD_ID
-    model_config = ModelConfig.from_params(params, vocab_size=vocab_size)
+    model_config = ModelConfig.from_params(params, vocab_size=embedding_rows(args.data))
     training_config = TrainingConfig.from_params(params)
 
-    from sentiment.distribution import is_chief
-    from sentiment.training import run_ops_single_threaded
+    from sentiment.classifier.training.distribution import is_chief
+    from sentiment.tensorflow_start import run_ops_single_threaded
 
     run_ops_single_threaded()
     with contextlib.ExitStack() as scratch:
@@ -58,10 +58,11 @@ def fit_and_save(
         def on_train_end(self, logs=None) -> None:
             pass
 
-    from sentiment.platform_record import describe_platform
-    from sentiment.saving import save_model
-    from sentiment.training import train_model, validation_accuracy
-    from sentiment.word_vectors import VECTORS_FILE, load_word_vectors
+    from sentiment.classifier.model.inference import validation_accuracy
+    from sentiment.classifier.model.saving import save_model
+    from sentiment.classifier.training.fit import train_model
+    from sentiment.classifier.training.word_vectors import VECTORS_FILE, load_word_vectors
+    from sentiment.proof.platform_record import describe_platform
 
     train, validation = (
         load_split(args.data / "train.npz"),
@@ -100,4 +101,4 @@ def fit_and_save(
 
 
 if __name__ == "__main__":
-    run_stage(main)
+    run_main(main)

@@ -3,11 +3,15 @@
 import argparse
 from pathlib import Path
 
-from sentiment.cli import atomic_output, log, run_stage, write_text
+from sentiment.classifier.data.splits import embedding_rows, load_split
+from sentiment.classifier.training.word_vectors import (
+    NOT_TRAINED_FILE,
+    VECTORS_FILE,
+    train_word_vectors,
+)
+from sentiment.console import log, run_main
+from sentiment.files import atomic_output, write_text
 from sentiment.params import stage_params
-from sentiment.splits import VOCABULARY_FILE, load_split, load_vocabulary
-from sentiment.text import FIRST_WORD_ID
-from sentiment.word_vectors import NOT_TRAINED_FILE, VECTORS_FILE, train_word_vectors
 
 
 def main() -> None:
@@ -25,7 +29,7 @@ def main() -> None:
             return
         import numpy as np
 
-        vocab_size = len(load_vocabulary(args.data / VOCABULARY_FILE)) + FIRST_WORD_ID
+        vocab_size = embedding_rows(args.data)
         table = train_word_vectors(
             load_split(args.data / "train.npz").token_ids,
             vocab_size=vocab_size,
@@ -37,4 +41,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    run_stage(main)
+    run_main(main)

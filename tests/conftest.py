@@ -10,12 +10,14 @@ import tarfile
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import pytest
 
-from sentiment.data import make_synthetic
+from sentiment.classifier.data.preprocessing import prepare_splits
+from sentiment.classifier.data.synthetic import make_synthetic
+from sentiment.classifier.data.text import tokenize, vectorize, word_id_map
 from sentiment.params import ModelConfig, Params, TrainingConfig
-from sentiment.preprocessing import prepare_splits
-from sentiment.project_copy import PROJECT_ROOT, copy_project, project_env, write_params
+from sentiment.proof.project_copy import PROJECT_ROOT, copy_project, project_env, write_params
 
 __all__ = ["PROJECT_ROOT", "project_env", "write_params"]  # the tests import them from here
 
@@ -35,6 +37,14 @@ SMALL_PARAMS = {
     "epochs": 8,
 }
 MAX_LENGTH = 100  # the exported fixture's max_length
+
+
+def vectorize_texts(
+    texts: list[str], vocabulary: list[str], **shape
+) -> tuple[np.ndarray, np.ndarray]:
+    """Padded token ids and lengths of raw texts, as preprocess makes them (shape: max_length,
+    padding, truncating)."""
+    return vectorize([tokenize(text) for text in texts], word_id_map(vocabulary), **shape)
 
 
 def make_project(repo: Path, **param_overrides) -> tuple[Path, Callable[..., str]]:
@@ -100,7 +110,7 @@ def small_configs(vocab_size: int, **overrides) -> tuple[ModelConfig, TrainingCo
 @pytest.fixture(scope="session")
 def trained_model(small_data):
     """The default model trained on the small synthetic data (once per test session)."""
-    from sentiment.training import train_model
+    from sentiment.classifier.training.fit import train_model
 
     splits, vocabulary = small_data
     model_config, training_config = small_configs(len(vocabulary) + 2)
@@ -117,10 +127,11 @@ def trained_model(small_data):
 @pytest.fixture(scope="session")
 def exported(small_data, trained_model, tmp_path_factory):
     """An export folder as the stage writes it: .keras, SavedModel, TFLite and model card."""
-    from sentiment import export
-    from sentiment.fast_layers import with_stock_layers
+    from sentiment.classifier.model.fast_layers import with_stock_layers
+    from sentiment.classifier.model.network import architecture
+    from sentiment.classifier.model.saving import save_model
+    from sentiment.classifier.serving import export
     from sentiment.params import Params
-    from sentiment.saving import save_model
 
     _, vocabulary = small_data
     served_classifier = with_stock_layers(trained_model)
@@ -134,6 +145,7 @@ def exported(small_data, trained_model, tmp_path_factory):
     export.write_tflite(served_classifier, folder / "model.tflite", MAX_LENGTH)
     card = export.model_card(
         params=vars(Params()) | {"max_length": MAX_LENGTH},
+        architecture=architecture(trained_model),
         manifest={"dataset": "synthetic", "splits": {"train": {"fingerprint": "f" * 64}}},
         vocabulary_words=len(vocabulary),
         test_metrics={

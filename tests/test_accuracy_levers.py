@@ -9,21 +9,24 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from sentiment.adversarial import (
-    EMBEDDING,
-    PERTURBATION,
+from sentiment.classifier.data.batching import batch_dataset
+from sentiment.classifier.model.inference import predict_probabilities
+from sentiment.classifier.model.layers import EMBEDDING, PERTURBATION, normalised_table
+from sentiment.classifier.model.network import build_model
+from sentiment.classifier.training.adversarial import (
     AdversarialTrainer,
     binary_divergence,
-    normalised_table,
     unit_direction,
     word_frequencies,
 )
-from sentiment.batching import batch_dataset
+from sentiment.classifier.training.fit import make_deterministic, train_model
+from sentiment.classifier.training.word_vectors import (
+    id_sentences,
+    load_word_vectors,
+    train_word_vectors,
+)
 from sentiment.errors import PipelineError
-from sentiment.model import build_model
 from sentiment.params import Params, ParamsError
-from sentiment.training import make_deterministic, predict_probabilities, train_model
-from sentiment.word_vectors import id_sentences, load_word_vectors, train_word_vectors
 from tests.conftest import PROJECT_ROOT, small_configs
 
 # Large enough to move a small model's predictions on the synthetic reviews (about 60 words of
@@ -69,7 +72,7 @@ def test_adversarial_training_needs_one_device():
 
 def _fitted_trainer(small_data, epochs=3, **overrides):
     """An AdversarialTrainer fitted as train_model fits it, kept (train_model folds it away)."""
-    from sentiment.training import _adversarial_trainer, _compiled_model
+    from sentiment.classifier.training.fit import _adversarial_trainer, _compiled_model
 
     splits, vocabulary = small_data
     model_config, training_config = small_configs(
@@ -168,10 +171,10 @@ def test_adversarial_training_saves_a_plain_model_that_predicts_as_the_trained_o
 
 
 def test_an_ensemble_averages_members_trained_with_successive_seeds(small_data, tmp_path):
-    from sentiment.export import check_parity, end_to_end_model, serving_padding
-    from sentiment.fast_layers import with_stock_layers
-    from sentiment.saving import save_model
-    from sentiment.training import load_trained_model, model_masks_padding
+    from sentiment.classifier.model.fast_layers import with_stock_layers
+    from sentiment.classifier.model.inference import model_masks_padding
+    from sentiment.classifier.model.saving import load_trained_model, save_model
+    from sentiment.classifier.serving.export import check_parity, end_to_end_model, serving_padding
 
     splits, vocabulary = small_data
     small = {"embedding_dim": 8, "units": 8, "epochs": 1, "adversarial": 1.0}
@@ -267,7 +270,7 @@ def test_word_vectors_are_the_same_bits_in_every_process():
     code = (
         "import hashlib, sys; sys.path.insert(0, '.');"
         "from tests.test_accuracy_levers import _context_corpus;"
-        "from sentiment.word_vectors import train_word_vectors;"
+        "from sentiment.classifier.training.word_vectors import train_word_vectors;"
         "t = train_word_vectors(_context_corpus(200), vocab_size=60, dimensions=8, seed=3);"
         "print(hashlib.md5(t.tobytes()).hexdigest())"
     )
@@ -325,7 +328,7 @@ def test_word2vec_initialisation_starts_the_embedding_from_the_vectors(small_dat
 
 
 def test_training_flops_count_the_recurrent_products_and_the_adversarial_passes():
-    from sentiment.arithmetic import passes_per_step, training_flops_per_review
+    from sentiment.measurement.flops import passes_per_step, training_flops_per_review
 
     # one LSTM direction of 4 gates, (128 + 128) inputs to 4 x 128 outputs: 2 FLOPs a multiply-add
     params = Params().replace(embedding_dim=128, units=128)
@@ -337,6 +340,6 @@ def test_training_flops_count_the_recurrent_products_and_the_adversarial_passes(
 
 
 def test_matmul_throughput_is_measured():
-    from sentiment.arithmetic import matmul_gflops
+    from sentiment.measurement.flops import matmul_gflops
 
     assert matmul_gflops(64, 64, 64, seconds=0.1) > 0.01

@@ -1,7 +1,7 @@
 import numpy as np
 
-from sentiment.batching import batch_dataset, cut_padding, length_batches
-from sentiment.splits import Split
+from sentiment.classifier.data.batching import batch_dataset, cut_padding, length_batches
+from sentiment.classifier.data.splits import Split
 
 LENGTHS = np.random.default_rng(0).integers(1, 300, 1000)
 

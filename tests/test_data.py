@@ -6,21 +6,23 @@ import time
 
 import pytest
 
-from sentiment.data import (
+from sentiment.classifier.data.imdb import (
     MIRROR_SETTING,
-    DataError,
-    canonical,
     check_imdb,
     fetch_imdb,
-    fingerprint,
-    make_synthetic,
     mirror_from_environment,
     read_archive,
     read_folder,
-    read_reviews,
     reviews_from_examples,
+)
+from sentiment.classifier.data.reviews import (
+    DataError,
+    canonical,
+    fingerprint,
+    read_reviews,
     write_reviews,
 )
+from sentiment.classifier.data.synthetic import make_synthetic
 from tests.conftest import PROJECT_ROOT, make_aclimdb_archive, write_params
 
 TINY = {

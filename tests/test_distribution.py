@@ -8,7 +8,7 @@ import sys
 import pytest
 import yaml
 
-from sentiment.distribution import cluster_config, is_chief, strategy_scope
+from sentiment.classifier.training.distribution import cluster_config, is_chief, strategy_scope
 from sentiment.errors import PipelineError
 from tests.conftest import PROJECT_ROOT, SMALL_PARAMS, dvc, make_project, project_env
 
@@ -69,9 +69,10 @@ import tensorflow as tf
 cpu = tf.config.list_physical_devices("CPU")[0]
 tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
 import keras
-from sentiment.data import make_synthetic
-from sentiment.preprocessing import prepare_splits
-from sentiment.training import predict_probabilities, train_model
+from sentiment.classifier.data.synthetic import make_synthetic
+from sentiment.classifier.data.preprocessing import prepare_splits
+from sentiment.classifier.model.inference import predict_probabilities
+from sentiment.classifier.training.fit import train_model
 from tests.conftest import small_configs
 
 p = json.loads(sys.argv[1])

@@ -4,16 +4,16 @@ import json
 
 import numpy as np
 
-from sentiment.baseline import fit_and_score_baseline
-from sentiment.data import make_synthetic
-from sentiment.evaluation import (
+from sentiment.classifier.data.synthetic import make_synthetic
+from sentiment.classifier.evaluation.baseline import fit_and_score_baseline
+from sentiment.classifier.evaluation.metrics import (
     confident_mistakes,
     confusion_rows,
-    markdown_report,
     precision_recall_points,
     roc_points,
     score_predictions,
 )
+from sentiment.classifier.evaluation.report import markdown_report
 
 RNG = np.random.default_rng(0)
 LABELS = RNG.integers(0, 2, 3000)

@@ -13,11 +13,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from sentiment import export
+from sentiment.classifier.model.inference import predict_probabilities
+from sentiment.classifier.serving import export
 from sentiment.errors import PipelineError
-from sentiment.text import vectorize
-from sentiment.training import predict_probabilities
-from tests.conftest import MAX_LENGTH
+from tests.conftest import MAX_LENGTH, vectorize_texts
 
 HARD_REVIEWS = [
     "A WONDERFUL film.<br /><br />The cast was superb!",
@@ -31,12 +30,14 @@ HARD_REVIEWS = [
 def python_side(small_data, trained_model, texts):
     """Probabilities of the trained model on reviews vectorised the training way."""
     _, vocabulary = small_data
-    ids, _ = vectorize(texts, vocabulary, max_length=MAX_LENGTH, padding="pre", truncating="pre")
+    ids, _ = vectorize_texts(
+        texts, vocabulary, max_length=MAX_LENGTH, padding="pre", truncating="pre"
+    )
     return predict_probabilities(trained_model, ids)
 
 
 def synthetic_test_reviews(count):
-    from sentiment.data import make_synthetic
+    from sentiment.classifier.data.synthetic import make_synthetic
 
     return [text for text, _ in make_synthetic(2000)["test"][:count]]
 
@@ -51,7 +52,7 @@ def test_exported_vectorizer_matches_python_preprocessing(
         trained_model, vocabulary, max_length=MAX_LENGTH, padding=padding, truncating=truncating
     )
     served = model.get_layer("vectorizer")(tf.constant(HARD_REVIEWS)).numpy()
-    ids, _ = vectorize(
+    ids, _ = vectorize_texts(
         HARD_REVIEWS, vocabulary, max_length=MAX_LENGTH, padding=padding, truncating=truncating
     )
     assert np.array_equal(served, ids)
@@ -136,7 +137,9 @@ def test_tflite_model_matches_keras_on_100_reviews(exported, small_data, trained
     _, folder = exported
     _, vocabulary = small_data
     texts = synthetic_test_reviews(100)
-    ids, _ = vectorize(texts, vocabulary, max_length=MAX_LENGTH, padding="pre", truncating="pre")
+    ids, _ = vectorize_texts(
+        texts, vocabulary, max_length=MAX_LENGTH, padding="pre", truncating="pre"
+    )
     lite = export.tflite_probabilities(folder / "model.tflite", ids)
     np.testing.assert_allclose(lite, predict_probabilities(trained_model, ids), atol=1e-5)
 

@@ -6,7 +6,12 @@ import pytest
 import tensorflow as tf
 from keras import layers
 
-from sentiment.fast_layers import DenseGradientEmbedding, FusedLSTM, compact, with_stock_layers
+from sentiment.classifier.model.fast_layers import (
+    DenseGradientEmbedding,
+    FusedLSTM,
+    compact,
+    with_stock_layers,
+)
 from sentiment.params import ModelConfig, Params, TrainingConfig
 
 RNG = np.random.default_rng(7)
@@ -107,7 +112,7 @@ def test_dense_gradient_embedding_trains_exactly_like_the_stock_one():
 
 @pytest.mark.parametrize("merge_mode", ["sum", "none"])
 def test_the_stock_twin_holds_only_keras_layers_and_gives_the_same_outputs(merge_mode):
-    from sentiment.model import build_model
+    from sentiment.classifier.model.network import build_model
 
     params = Params().replace(embedding_dim=6, units=5, merge_mode=merge_mode, pooling="max")
     model = build_model(ModelConfig.from_params(params, vocab_size=20))
@@ -129,8 +134,8 @@ def _op_types(graph_def) -> list[str]:
 
 @pytest.mark.skipif(bool(tf.config.list_logical_devices("GPU")), reason="cuDNN runs it on a GPU")
 def test_training_with_the_default_params_runs_the_fused_kernel(small_data):
-    from sentiment.batching import batch_dataset
-    from sentiment.training import train_model
+    from sentiment.classifier.data.batching import batch_dataset
+    from sentiment.classifier.training.fit import train_model
 
     splits, vocabulary = small_data
     params = Params().replace(epochs=1)  # the default model and training, shortened

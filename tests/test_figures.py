@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 import yaml
 
+from sentiment.classifier.evaluation.report import FIGURES, markdown_report
 from sentiment.errors import PipelineError
-from sentiment.evaluation import FIGURES, markdown_report
-from sentiment.figures import (
+from sentiment.proof.figures import (
     SIZE_PX,
     confusion_counts,
     confusion_spec,
@@ -115,7 +115,7 @@ def test_the_same_spec_gives_the_same_bytes_in_one_process_and_in_another():
     first, again = render_svg(spec), render_svg(spec)  # Vega's clip-path counter moved on
     assert first == again
     script = (
-        "import json, sys; from sentiment.figures import render_svg; "
+        "import json, sys; from sentiment.proof.figures import render_svg; "
         "sys.stdout.write(render_svg(json.loads(sys.argv[1])))"
     )
     other = subprocess.run(
@@ -203,10 +203,10 @@ def test_review_with_figures_draws_the_bases_curve_beside_the_branchs(tmp_path):
     run("git", "checkout", "-qb", "change")
     commit([{"fpr": 0.0, "tpr": 0.0}, {"fpr": 0.5, "tpr": 0.7}, {"fpr": 1.0, "tpr": 1.0}], "change")
 
-    output = run(sys.executable, "-m", "sentiment.review", "main", "--figures", "review-figures")
+    output = run(sys.executable, "-m", "sentiment", "compare", "main", "--figures", "figures")
     assert "## Plots against main" in output
-    assert "![ROC curve (test)](review-figures/roc.svg)" in output
-    svg = (tmp_path / "review-figures/roc.svg").read_text()
+    assert "![ROC curve (test)](figures/roc.svg)" in output
+    svg = (tmp_path / "figures/roc.svg").read_text()
     # DVC's template draws each revision's line in two layers; both revisions are there
     revisions = {line.get("aria-label").split("rev: ")[1] for line in marks(svg, "line mark")}
     assert revisions == {"main", "workspace"}

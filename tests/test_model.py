@@ -5,14 +5,9 @@ import numpy as np
 import pytest
 from keras import layers
 
-from sentiment.internals import lstm_arguments_support_cudnn
-from sentiment.model import (
-    CudnnWarning,
-    MaskedGlobalMaxPooling1D,
-    WordDropout,
-    build_model,
-    model_merge_mode,
-)
+from sentiment.classifier.model.layers import MaskedGlobalMaxPooling1D, WordDropout
+from sentiment.classifier.model.network import CudnnWarning, architecture, build_model
+from sentiment.classifier.model.private_apis import lstm_arguments_support_cudnn
 from sentiment.params import ModelConfig, Params
 
 MERGE_MODES = ("sum", "mul", "concat", "ave", "none")
@@ -32,7 +27,7 @@ def test_every_cell_and_merge_mode_gives_one_probability_per_review(cell, merge_
     probabilities = model.predict(np.random.default_rng(0).integers(1, 30, (5, 12)), verbose=0)
     assert probabilities.shape == (5, 1)
     assert ((probabilities > 0) & (probabilities < 1)).all()
-    assert model_merge_mode(model) == merge_mode
+    assert f"merge_mode={merge_mode})" in architecture(model)
 
 
 def test_merge_mode_none_lets_each_direction_vote_with_its_own_head():
@@ -48,7 +43,7 @@ def test_concat_doubles_the_features_the_head_reads():
 
 def test_unidirectional_baseline_has_no_bidirectional_layer():
     model = small_model(bidirectional=False, cell="gru")
-    assert model_merge_mode(model) is None
+    assert architecture(model).startswith("Embedding(30, 4, masked) -> GRU(3) -> ")
     assert not any(isinstance(layer, layers.Bidirectional) for layer in model.layers)
 
 
@@ -61,7 +56,7 @@ def test_a_different_backward_layer_is_used_for_the_backward_direction():
 @pytest.fixture
 def gpu(monkeypatch):
     """build_model behaves as on a machine with a GPU (the cuDNN warning is only given there)."""
-    monkeypatch.setattr("sentiment.model.gpu_visible", lambda: True)
+    monkeypatch.setattr("sentiment.classifier.model.network.gpu_visible", lambda: True)
 
 
 def test_default_layers_stay_eligible_for_cudnn(gpu):
@@ -109,7 +104,7 @@ def test_eligible_params_warn_of_nothing(gpu, overrides):
 
 
 def test_a_machine_without_a_gpu_gets_no_cudnn_warning(monkeypatch):
-    monkeypatch.setattr("sentiment.model.gpu_visible", lambda: False)
+    monkeypatch.setattr("sentiment.classifier.model.network.gpu_visible", lambda: False)
     with warnings.catch_warnings():
         warnings.simplefilter("error", CudnnWarning)
         model = small_model(cell="gru", padding="pre")  # an obstacle on a GPU
@@ -161,3 +156,52 @@ def test_word_dropout_hides_words_only_in_training_and_never_padding():
     hidden = (trained_on[:, 10:] == 1).mean()
     assert 0.25 < hidden < 0.35
     assert ((trained_on == reviews) | (trained_on == 1)).all()
+
+
+@pytest.mark.parametrize(
+    ("overrides", "expected"),
+    [
+        (
+            {},
+            "Embedding(30, 4, masked) -> Bidirectional(LSTM(3), merge_mode=sum) "
+            "-> Dense(1, sigmoid)",
+        ),
+        (
+            {"bidirectional": False, "cell": "gru", "mask_padding": False, "word_dropout": 0.1},
+            "Embedding(30, 4) -> GRU(3) -> Dense(1, sigmoid)",
+        ),
+        (
+            {"backward_cell": "gru", "merge_mode": "concat", "pooling": "mean", "dropout": 0.2},
+            "Embedding(30, 4, masked) -> Bidirectional(LSTM(3) forward, GRU(3) backward, "
+            "merge_mode=concat) -> mean over steps -> Dense(1, sigmoid)",
+        ),
+        (
+            {"merge_mode": "none", "pooling": "max"},
+            "Embedding(30, 4, masked) -> Bidirectional(LSTM(3), merge_mode=none) -> max over "
+            "steps per direction -> Dense(1, sigmoid) per direction -> mean",
+        ),
+    ],
+)
+def test_the_architecture_is_read_from_the_layers_the_model_has(overrides, expected):
+    assert architecture(small_model(**overrides)) == expected
+
+
+def test_an_ensemble_reads_as_the_mean_of_its_members():
+    from sentiment.classifier.model.network import average_models
+
+    members = [small_model(cell="gru"), small_model(cell="gru")]
+    member = (
+        "Embedding(30, 4, masked) -> Bidirectional(GRU(3), merge_mode=sum) -> Dense(1, sigmoid)"
+    )
+    assert architecture(average_models(members)) == f"mean of 2 x ({member})"
+
+
+def test_on_a_gpu_an_lstm_keras_keeps_off_cudnn_is_named_in_a_warning(gpu):
+    from sentiment.classifier.model.network import _warn_of_layers_keras_keeps_off_cudnn
+
+    token_ids = keras.Input(shape=(None,), dtype="int32")
+    embedded = layers.Embedding(30, 4)(token_ids)
+    features = layers.LSTM(3, activation="relu", name="relu_lstm")(embedded)  # no cuDNN kernel
+    model = keras.Model(token_ids, layers.Dense(1)(features))
+    with pytest.warns(CudnnWarning, match="Keras refuses the arguments of LSTM layer 'relu_lstm'"):
+        _warn_of_layers_keras_keeps_off_cudnn(model)

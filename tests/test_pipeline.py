@@ -1,6 +1,5 @@
 """The pipeline as users drive it: real DVC commands in a temporary git repository."""
 
-import ast
 import dataclasses
 import json
 import os
@@ -11,9 +10,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from sentiment.model import model_merge_mode
+from sentiment.classifier.model.network import architecture
 from sentiment.params import STAGE_PARAMS, Params
 from tests.conftest import PROJECT_ROOT, SMALL_PARAMS, dvc, make_project
+from tests.import_graph import executed_files, import_closure, relative
 
 DVC_YAML = yaml.safe_load((PROJECT_ROOT / "dvc.yaml").read_text())
 STAGES = (
@@ -38,30 +38,29 @@ def test_each_stage_declares_exactly_the_params_it_reads(stage):
     assert sorted(DVC_YAML["stages"][stage].get("params", [])) == sorted(STAGE_PARAMS[stage])
 
 
-def _sentiment_imports(path: Path) -> set[str]:
-    modules = set()
-    for node in ast.walk(ast.parse(path.read_text())):
-        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("sentiment"):
-            modules.add(node.module)
-            modules |= {f"{node.module}.{alias.name}" for alias in node.names}  # submodules
-        elif isinstance(node, ast.Import):
-            modules |= {a.name for a in node.names if a.name.startswith("sentiment")}
-    return modules
-
-
 @pytest.mark.parametrize("stage", STAGES)
-def test_each_stage_lists_every_module_it_imports_as_a_dependency(stage):
-    script = f"stages/{stage}.py"
-    needed, queue = set(), [PROJECT_ROOT / script]
-    while queue:
-        for module in _sentiment_imports(queue.pop()):
-            file = module.replace(".", "/") + ".py"
-            if file not in needed and (PROJECT_ROOT / file).exists():
-                needed.add(file)
-                queue.append(PROJECT_ROOT / file)
+def test_each_stage_lists_exactly_the_code_it_runs_as_dependencies(stage):
+    # `python -m stages.<stage>` runs the script, every module it imports (functions' lazy imports
+    # included) and every package __init__.py on the way: editing any of them must re-run it.
+    script = PROJECT_ROOT / f"stages/{stage}.py"
+    runs = relative(import_closure(script) | executed_files(f"stages.{stage}"))
     deps = set(DVC_YAML["stages"][stage]["deps"])
-    assert script in deps
-    assert needed <= deps, f"missing from {stage}'s deps: {sorted(needed - deps)}"
+    code_deps = {dep for dep in deps if dep.startswith(("sentiment/", "stages/"))}
+    assert f"stages/{stage}.py" in deps
+    assert runs <= deps, f"missing from {stage}'s deps: {sorted(runs - deps)}"
+    extra = sorted(code_deps - runs)
+    assert not extra, f"{stage}'s deps name code it does not run: {extra}"
+
+
+def test_the_dependency_walk_follows_packages_and_fails_on_a_missing_module(tmp_path):
+    from tests import import_graph
+
+    runs = relative(import_closure(PROJECT_ROOT / "stages/download.py"))
+    assert {"sentiment/__init__.py", "sentiment/classifier/data/__init__.py"} <= runs
+    broken = tmp_path / "broken.py"
+    broken.write_text("from sentiment.classifier.data import no_such_name\nimport sentiment.nope\n")
+    with pytest.raises(AssertionError, match=r"broken.py:2: sentiment.nope is not a file"):
+        import_graph.imported_modules(broken)
 
 
 @pytest.fixture
@@ -97,9 +96,11 @@ def test_repro_then_merge_mode_experiment_then_metrics_diff(project):
     for stage in NETWORK_STAGES:
         assert f"Running stage '{stage}'" in output
 
-    import keras
+    from sentiment.classifier.model.saving import load_trained_model
 
-    assert model_merge_mode(keras.saving.load_model(repo / "models/model.keras")) == "ave"
+    assert "merge_mode=ave" in architecture(load_trained_model(repo / "models/model.keras"))
+    card = json.loads((repo / "models/export/model_card.json").read_text())
+    assert "merge_mode=ave" in card["model"]
     assert yaml.safe_load((repo / "params.yaml").read_text())["merge_mode"] == "ave"
 
     every = json.loads(dvc(run, "metrics", "diff", "--json", "--all"))
@@ -138,8 +139,9 @@ def test_with_weight_averaging_the_train_stage_reports_the_saved_models_accuracy
 
 def _saved_models_validation_accuracy(repo: Path) -> float:
     """The validation accuracy of models/model.keras as loaded from disk, the one to compare."""
-    from sentiment.splits import load_split
-    from sentiment.training import load_trained_model, validation_accuracy
+    from sentiment.classifier.data.splits import load_split
+    from sentiment.classifier.model.inference import validation_accuracy
+    from sentiment.classifier.model.saving import load_trained_model
 
     return validation_accuracy(
         load_trained_model(repo / "models/model.keras"),

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from sentiment.plots_template import TEMPLATE, offline_template
+from sentiment.proof.plots_page import TEMPLATE, offline_template
 from tests.conftest import PROJECT_ROOT
 
 PLOTS = ("ROC curve", "Loss per epoch", "Confusion matrix")

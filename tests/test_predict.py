@@ -15,10 +15,15 @@ import termios
 import keras
 import pytest
 
-from sentiment import export
+from sentiment.classifier.data.text import tokenize
+from sentiment.classifier.serving import export
+from sentiment.classifier.serving.predict import (
+    has_words,
+    load_scorer,
+    prediction_line,
+    write_predictions,
+)
 from sentiment.errors import PipelineError
-from sentiment.predict import has_words, load_scorer, prediction_line, write_predictions
-from sentiment.text import tokenize
 from tests.conftest import PROJECT_ROOT
 
 # The real command's environment: no TF_CPP_MIN_LOG_LEVEL, so its own quieting is what is tested.
@@ -27,7 +32,7 @@ REVIEW = "the film was boring and the plot tedious but the cast was superb and t
 
 
 def predict_command(*args):
-    return [sys.executable, "-m", "sentiment.predict", *map(str, args)]
+    return [sys.executable, "-m", "sentiment", "predict", *map(str, args)]
 
 
 def run_predict(*args, stdin=None):
@@ -191,8 +196,8 @@ def report():
     peak_kb = next(line for line in open("/proc/self/status") if line.startswith("VmPeak:"))
     sys.stderr.write(f"peak_virtual_kb={peak_kb.split()[1]}\\n")
 atexit.register(report)
-sys.argv = ["predict", *sys.argv[1:]]
-runpy.run_module("sentiment.predict", run_name="__main__")
+sys.argv = ["sentiment", "predict", *sys.argv[1:]]
+runpy.run_module("sentiment", run_name="__main__")
 """
 
 

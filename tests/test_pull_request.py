@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from sentiment.errors import PipelineError
-from sentiment.pull_request import MARKER, comment_body, find_review_comment, remote_options
+from sentiment.proof.pull_request import MARKER, comment_body, find_review_comment, remote_options
 from tests.conftest import PROJECT_ROOT, project_env
 from tests.workflow_steps import run_step
 
@@ -114,7 +114,7 @@ def test_a_gh_failure_is_one_line_naming_the_call(tmp_path, fake_gh):
     result = _comment_step(tmp_path, env)
     assert result.returncode == 2
     assert result.stderr.strip() == (
-        "error: gh api repos/owner/imdb/issues/14/comments failed: "
+        "error: `gh api --paginate --slurp repos/owner/imdb/issues/14/comments` failed: "
         "HTTP 403: Resource not accessible"
     )
 

@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from sentiment.data import MIRROR_SETTING
+from sentiment.classifier.data.imdb import MIRROR_SETTING
 from sentiment.params import MERGE_MODES
 from tests.conftest import dvc, make_aclimdb_archive, make_project
 

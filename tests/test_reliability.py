@@ -19,7 +19,7 @@ pytestmark = pytest.mark.slow
 
 # Every file the pipeline writes whose bytes must not change between runs: metrics, plots,
 # data and the trained model. (The SavedModel is not among them: TensorFlow writes it in an
-# order that changes between processes; see NOT_BYTE_REPRODUCIBLE in sentiment/review.py.)
+# order that changes between processes; see NOT_BYTE_REPRODUCIBLE in proof/reproduction.py.)
 BYTE_STABLE = (
     "metrics/data.json",
     "metrics/baseline.json",

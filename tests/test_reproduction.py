@@ -17,13 +17,13 @@ from pathlib import Path
 import pytest
 import yaml
 
-from sentiment.platform_record import (
+from sentiment.proof.platform_record import (
     cpuinfo_fields,
     describe_platform,
     dispatch_features,
     platform_differences,
 )
-from sentiment.reproduction import (
+from sentiment.proof.reproduction import (
     params_measured_differently,
     platform_dependent_stages,
     tolerance,
@@ -33,6 +33,7 @@ from tests.conftest import PROJECT_ROOT, make_project, project_env
 EMULATED = {"ONEDNN_MAX_CPU_ISA": "AVX"}
 # Two epochs: a model far from perfect, so its metrics move with the seed.
 PARAMS = {"epochs": 2}
+EXPORT_CODE = "sentiment/classifier/serving/export.py"  # only the export stage runs it
 
 
 def test_a_noise_record_holds_for_knobs_added_since_at_their_defaults():
@@ -102,7 +103,7 @@ def _copy(source: Path, destination: Path):
 
 
 def _check(run):
-    return run(sys.executable, "-m", "sentiment.review", "--check-reproduction", check=False)
+    return run(sys.executable, "-m", "sentiment", "check-reproduction", check=False)
 
 
 @pytest.fixture(scope="module")
@@ -110,7 +111,7 @@ def committed(tmp_path_factory):
     """A project whose committed run comes with its noise record (3 seeds, AVX emulated)."""
     repo, _ = make_project(tmp_path_factory.mktemp("committed") / "project", **PARAMS)
     _, run = _copy(repo, repo.with_name("native"))  # run natively whatever the caller's env
-    noise = [sys.executable, "-m", "sentiment.noise", "--seeds", "42", "7", "8"]
+    noise = [sys.executable, "-m", "sentiment", "measure-noise", "--seeds", "42", "7", "8"]
     run(*noise, "--emulate", "ONEDNN_MAX_CPU_ISA=AVX")
     run(sys.executable, "-m", "dvc", "repro")
     run("git", "add", "-A")
@@ -215,14 +216,14 @@ def test_a_hand_edited_metric_fails_even_within_the_tolerance(emulated, tmp_path
 @pytest.mark.slow
 def test_a_changed_dependency_fails_on_another_platform(emulated, tmp_path):
     repo, run = _copy(emulated, tmp_path / "stale")
-    with (repo / "sentiment/export.py").open("a") as source:
+    with (repo / EXPORT_CODE).open("a") as source:
         source.write("# changed without re-running the pipeline\n")
-    run("git", "commit", "-qm", "code changed, lock not", "--", "sentiment/export.py")
+    run("git", "commit", "-qm", "code changed, lock not", "--", EXPORT_CODE)
     run(sys.executable, "-m", "dvc", "repro", **EMULATED)  # only export reads export.py
     result = _check(run)
     assert result.returncode == 1
     assert "does not match what this commit's code produces (stages: export" in result.stderr
-    assert "sentiment/export.py" in result.stderr
+    assert EXPORT_CODE in result.stderr
 
 
 @pytest.mark.slow
@@ -234,3 +235,20 @@ def test_the_check_refuses_a_work_tree_that_is_not_a_finished_run(committed, tmp
     result = _check(run)
     assert result.returncode == 2
     assert "is not a finished run" in result.stderr and "run `dvc repro` first" in result.stderr
+
+
+def test_the_records_the_proof_reads_are_the_files_dvc_yaml_writes():
+    from sentiment.proof import records
+
+    stages = yaml.safe_load((PROJECT_ROOT / "dvc.yaml").read_text())["stages"].values()
+
+    def paths(kind: str) -> set[str]:
+        return {
+            next(iter(out)) if isinstance(out, dict) else out
+            for s in stages
+            for out in s.get(kind, [])
+        }
+
+    assert set(records.METRICS_FILES) == paths("metrics")
+    assert records.PLATFORM_FILE in paths("outs")
+    assert (PROJECT_ROOT / records.NOISE_FILE).is_file()  # measured and committed, no stage's

@@ -1,9 +1,22 @@
 import numpy as np
 import pytest
 
-from sentiment.preprocessing import prepare_splits
-from sentiment.splits import Split, carve_validation, load_split, save_split, split_statistics
-from sentiment.text import OOV_ID, PAD_ID, build_vocabulary, pad, tokenize, vectorize
+from sentiment.classifier.data.preprocessing import prepare_splits
+from sentiment.classifier.data.splits import (
+    Split,
+    carve_validation,
+    load_split,
+    save_split,
+    split_statistics,
+)
+from sentiment.classifier.data.text import (
+    OOV_ID,
+    PAD_ID,
+    build_vocabulary,
+    pad,
+    tokenize,
+)
+from tests.conftest import vectorize_texts
 
 
 def test_tokenize_lowercases_drops_line_breaks_and_keeps_apostrophes():
@@ -43,12 +56,16 @@ def test_pad_and_truncate_each_side(padding, truncating, expected):
 
 
 def test_empty_reviews_become_all_padding():
-    ids, lengths = vectorize(["", "!!!"], ["good"], max_length=4, padding="pre", truncating="pre")
+    ids, lengths = vectorize_texts(
+        ["", "!!!"], ["good"], max_length=4, padding="pre", truncating="pre"
+    )
     assert (ids == PAD_ID).all() and lengths.tolist() == [0, 0]
 
 
 def test_unknown_words_get_the_oov_id():
-    ids, _ = vectorize(["good zzz"], ["good"], max_length=2, padding="post", truncating="post")
+    ids, _ = vectorize_texts(
+        ["good zzz"], ["good"], max_length=2, padding="post", truncating="post"
+    )
     assert ids.tolist() == [[2, OOV_ID]]
 
 

@@ -1,9 +1,9 @@
 import numpy as np
 
-from sentiment.evaluation import score_predictions
-from sentiment.text import vectorize
-from sentiment.training import predict_probabilities, train_model
-from tests.conftest import small_configs
+from sentiment.classifier.evaluation.metrics import score_predictions
+from sentiment.classifier.model.inference import predict_probabilities
+from sentiment.classifier.training.fit import train_model
+from tests.conftest import small_configs, vectorize_texts
 
 
 def tiny_training(small_data, seed=3):
@@ -53,7 +53,7 @@ def test_clear_reviews_negation_and_late_turns_score_the_right_way(small_data, t
         f"The film was awful and {filler} but in the end it was brilliant.": 1,
         f"The film was superb and {filler} but in the end it was tedious.": 0,
     }
-    ids, _ = vectorize(reviews, vocabulary, max_length=100, padding="pre", truncating="pre")
+    ids, _ = vectorize_texts(reviews, vocabulary, max_length=100, padding="pre", truncating="pre")
     probabilities = predict_probabilities(trained_model, ids)
     assert ((probabilities >= 0.5).astype(int) == list(reviews.values())).all(), probabilities
 

@@ -20,7 +20,7 @@ EXERCISED_STEPS = {
         "test_get_data_pulls_from_the_secret_remote_and_commits_no_credentials",
     ),
     ("review.yml", "Review against the base branch"): (
-        "tests/test_review.py",
+        "tests/test_comparison.py",
         "test_the_workflow_review_step_writes_the_comment_and_fails_on_a_real_drop",
     ),
     ("review.yml", "Post or update the review comment"): (

@@ -1,0 +1,1 @@
+"""The product: what trains, scores and serves the classifier (data < model < the rest)."""

@@ -1,0 +1,202 @@
+"""Keras layers with the stock layers' weights and maths, and faster CPU kernels.
+
+`FusedLSTM`: Keras 3 runs an LSTM on CPU as a generic while-loop of about twenty small ops per
+time step, so its cost is executor overhead per step, not arithmetic. `FusedLSTM` is
+`keras.layers.LSTM` with the same weights, config and maths; only the loop differs: on CPU it is
+TensorFlow's fused `BlockLSTMV2` kernel (IFCO gate layout, Keras' own), one op per sequence.
+Both the kernel and the loop hook it replaces are private APIs: they live in private_apis.py.
+
+Masks are handled exactly and cheaply: each review's unmasked steps are moved to the front, the
+loop runs over the batch, and each review's output is read at its own last step. That is what
+Keras' masked loop computes (a masked step carries the state over), and it makes any mask
+right-padded, the form cuDNN needs, so pre-padded reviews stay cuDNN-eligible.
+
+`DenseGradientEmbedding`: keras.layers.Embedding hands its optimizer a sparse gradient, which
+Keras' Adam turns dense twice per step (two scatter-adds over every looked-up row); this layer
+gives the same gradient dense, summed once.
+
+Tests hold both to the stock layers' outputs, gradients and training steps.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import keras
+import tensorflow as tf
+from keras import layers
+
+from sentiment.classifier.model.private_apis import LSTMWithOwnLoop, block_lstm
+
+
+def step_positions(mask: tf.Tensor, reverse: bool) -> tuple[tf.Tensor, tf.Tensor]:
+    """Where each step goes when a row's unmasked steps move to its front; and the row lengths.
+
+    Unmasked steps keep their order (or reverse it, for the backward direction); masked steps
+    follow them. Cumulative counts give this without sorting.
+    """
+    unmasked = tf.cast(mask, tf.int32)
+    lengths = tf.reduce_sum(unmasked, axis=1)
+    rank = tf.cumsum(unmasked, axis=1) - 1  # among the row's unmasked steps
+    if reverse:
+        rank = lengths[:, None] - 1 - rank
+    masked_rank = tf.cumsum(1 - unmasked, axis=1) - 1
+    return tf.where(mask, rank, lengths[:, None] + masked_rank), lengths
+
+
+def _step_moves(positions: tf.Tensor, time_major: bool) -> tuple[tf.Tensor, tf.Tensor]:
+    """gather_nd indices that put step t of row b at positions[b, t], and that undo it.
+
+    The moved steps are (time, batch, ...) if time_major, else (batch, time, ...).
+    """
+    rows = tf.broadcast_to(tf.range(tf.shape(positions)[0])[:, None], tf.shape(positions))
+    sources = tf.argsort(positions, axis=1, stable=True)  # the step that lands at each position
+    forward = tf.stack([rows, sources], axis=-1)  # (batch, time, 2) indices into the original
+    undo = tf.stack([rows, positions], axis=-1)  # where each original step went
+    if time_major:
+        forward, undo = tf.transpose(forward, [1, 0, 2]), tf.reverse(undo, [-1])
+    return forward, undo
+
+
+def _permute(values: tf.Tensor, take: tf.Tensor, give_back: tf.Tensor) -> tf.Tensor:
+    """gather_nd(values, take) for a permutation `take`; the gradient gathers by its inverse.
+
+    tf.gather's own gradient is a scatter-add, and a float scatter is several times slower here.
+    """
+
+    @tf.custom_gradient
+    def permute(values):
+        return tf.gather_nd(values, take), lambda upstream: tf.gather_nd(upstream, give_back)
+
+    return permute(values)
+
+
+def compact(sequences: tf.Tensor, mask: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+    """Move each row's unmasked steps to the front, in order; returns them and the row lengths."""
+    positions, lengths = step_positions(mask, reverse=False)
+    return _permute(sequences, *_step_moves(positions, time_major=False)), lengths
+
+
+def _on_gpu() -> bool:
+    return bool(tf.config.list_logical_devices("GPU"))
+
+
+@keras.saving.register_keras_serializable(package="sentiment")
+class FusedLSTM(LSTMWithOwnLoop):
+    """keras.layers.LSTM, with its CPU time loop fused into one kernel and masks compacted."""
+
+    def _fusable(self, mask) -> bool:
+        cell = self.cell
+        return (
+            keras.backend.backend() == "tensorflow"
+            and not _on_gpu()  # on a GPU, Keras' own cuDNN path is faster still
+            and not (self.stateful or self.unroll)
+            and cell.use_bias
+            and not (cell.dropout or cell.recurrent_dropout)
+            and cell.activation is keras.activations.tanh
+            and cell.recurrent_activation is keras.activations.sigmoid
+            # masked steps of a returned sequence: zeros (as Bidirectional asks), not carried
+            and (mask is None or not self.return_sequences or self.zero_output_for_mask)
+        )
+
+    def time_loop(self, sequences, initial_state, mask, training=False):
+        if isinstance(mask, (list, tuple)):
+            mask = mask[0]
+        if self._fusable(mask):
+            return self._fused_loop(sequences, initial_state, mask)
+        if mask is None or self.return_sequences:
+            return super().time_loop(sequences, initial_state, mask, training=training)
+        compacted, lengths = compact(sequences, mask)
+        right_padded = tf.sequence_mask(lengths, tf.shape(mask)[1])
+        return super().time_loop(compacted, initial_state, right_padded, training=training)
+
+    def _fused_loop(self, sequences, initial_state, mask):
+        """Keras' (last output, outputs, states) of the loop, from one BlockLSTMV2 kernel."""
+        h_initial, c_initial = initial_state
+        kernel = tf.concat([self.cell.kernel, self.cell.recurrent_kernel], axis=0)
+        bias = tf.convert_to_tensor(self.cell.bias)
+        if mask is None:
+            time_major = tf.transpose(sequences, [1, 0, 2])
+            if self.go_backwards:
+                time_major = tf.reverse(time_major, [0])
+            cell_states, outputs = block_lstm(time_major, c_initial, h_initial, kernel, bias)
+            sequence = tf.transpose(outputs, [1, 0, 2]) if self.return_sequences else None
+            return self._results(outputs[-1], cell_states[-1], sequence)
+
+        # The backward direction reads each row's own steps last to first, then its padding.
+        positions, lengths = step_positions(mask, reverse=self.go_backwards)
+        to_front, undo = _step_moves(positions, time_major=True)
+        time_major = _permute(sequences, to_front, undo)
+        cell_states, outputs = block_lstm(time_major, c_initial, h_initial, kernel, bias)
+        # Each row's state after its own last step; a row with no step keeps its initial state.
+        last_step = tf.stack([tf.maximum(lengths - 1, 0), tf.range(tf.shape(lengths)[0])], -1)
+        empty = (lengths == 0)[:, None]
+        last_output = tf.where(empty, h_initial, tf.gather_nd(outputs, last_step))
+        last_cell = tf.where(empty, c_initial, tf.gather_nd(cell_states, last_step))
+        sequence = None
+        if self.return_sequences:
+            # Back to each step's own place, zeros where masked, in reading order as Keras gives.
+            sequence = tf.where(mask[:, :, None], _permute(outputs, undo, to_front), 0.0)
+            if self.go_backwards:
+                sequence = tf.reverse(sequence, [1])
+        return self._results(last_output, last_cell, sequence)
+
+    @staticmethod
+    def _results(last_output, last_cell, sequence):
+        outputs = last_output[:, None, :] if sequence is None else sequence
+        return last_output, outputs, [last_output, last_cell]
+
+
+@keras.saving.register_keras_serializable(package="sentiment")
+class DenseGradientEmbedding(layers.Embedding):
+    """keras.layers.Embedding whose gradient reaches the optimizer dense (same values, one sum)."""
+
+    def call(self, inputs):
+        if keras.backend.backend() != "tensorflow" or self.quantization_mode:
+            return super().call(inputs)
+        table = tf.convert_to_tensor(self.embeddings)  # a read: the gradient reaches the variable
+        outputs = _lookup_with_dense_gradient(table, tf.cast(inputs, tf.int32))
+        return tf.cast(outputs, self.compute_dtype)
+
+
+@tf.custom_gradient
+def _lookup_with_dense_gradient(table: tf.Tensor, ids: tf.Tensor) -> tf.Tensor:
+    """tf.gather(table, ids), whose gradient for the table is dense: each row's sum, once."""
+
+    def gradient(upstream):
+        rows = tf.reshape(upstream, [-1, tf.shape(table)[1]])
+        summed = tf.math.unsorted_segment_sum(rows, tf.reshape(ids, [-1]), tf.shape(table)[0])
+        return summed, None
+
+    return tf.gather(table, ids), gradient
+
+
+# Each fast layer and the Keras layer it is a twin of (same config, weights and maths).
+STOCK_TWINS = {FusedLSTM.__name__: "LSTM", DenseGradientEmbedding.__name__: "Embedding"}
+
+
+def _stock_config(config: Any) -> Any:
+    """A model config with every fast layer replaced by its Keras twin."""
+    if isinstance(config, list):
+        return [_stock_config(item) for item in config]
+    if not isinstance(config, dict):
+        return config
+    swapped = {key: _stock_config(value) for key, value in config.items()}
+    if swapped.get("class_name") in STOCK_TWINS and "config" in swapped:
+        swapped |= {
+            "module": "keras.layers",
+            "class_name": STOCK_TWINS[swapped["class_name"]],
+            "registered_name": None,
+        }
+    return swapped
+
+
+def with_stock_layers(model: keras.Model) -> keras.Model:
+    """The same functional model and weights, built from Keras' own layers only.
+
+    What is served or converted should not need this module: TensorFlow Lite has no BlockLSTMV2,
+    and a GPU server runs Keras' LSTM on cuDNN.
+    """
+    twin = keras.Model.from_config(_stock_config(model.get_config()))
+    twin.set_weights(model.get_weights())
+    return twin

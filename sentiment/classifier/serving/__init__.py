@@ -1,0 +1,1 @@
+"""The served model (raw text in, probability out) and the predict command."""

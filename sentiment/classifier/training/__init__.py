@@ -1,0 +1,1 @@
+"""Fitting the model: seeded and deterministic, adversarial terms, devices, word vectors."""

@@ -1,0 +1,1 @@
+"""What measures the product: the pipeline and predict benchmarks, FLOP accounting."""

@@ -1,0 +1,1 @@
+"""What proves a result: platform record, seed noise, reproduction, comparison, figures."""

@@ -1,0 +1,37 @@
+"""The committed records the proof tooling reads: the metrics files, the platform, the noise.
+
+Their paths are dvc.yaml's outputs (a test holds the two together); each is named here once.
+"""
+
+from __future__ import annotations
+
+TEST_METRICS = "metrics/test.json"
+TRAIN_METRICS = "metrics/train/metrics.json"
+BASELINE_METRICS = "metrics/baseline.json"
+DATA_METRICS = "metrics/data.json"
+# Every metrics file of every stage that writes one.
+METRICS_FILES = (TEST_METRICS, TRAIN_METRICS, BASELINE_METRICS, DATA_METRICS)
+# The machine and software that trained (the train stage writes it): not a metric, not a param.
+PLATFORM_FILE = "metrics/platform.json"
+# The run-to-run spread of the metrics for the committed configuration (`sentiment measure-noise`).
+NOISE_FILE = "metrics/noise.json"
+
+# The metrics a pull request is judged on first: (metrics file, metric) -> what it is.
+HEADLINE_METRICS = {
+    (TEST_METRICS, "accuracy"): "test accuracy",
+    (TEST_METRICS, "roc_auc"): "test ROC AUC",
+    (TEST_METRICS, "log_loss"): "test log loss",
+    (TRAIN_METRICS, "eval.accuracy"): "validation accuracy",
+}
+
+
+def flatten(metrics: dict, prefix: str = "") -> dict[str, float]:
+    """{'report.positive.recall': 0.89, ...}: nested metrics' numeric leaves, named as DVC does."""
+    flat = {}
+    for key, value in metrics.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            flat |= flatten(value, f"{name}.")
+        elif isinstance(value, (int, float)) and not isinstance(value, bool):
+            flat[name] = value
+    return flat

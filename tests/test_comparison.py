@@ -1,0 +1,202 @@
+"""`sentiment compare` and `sentiment check-reproduction` on a real git + DVC repository with a
+one-stage pipeline."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import PROJECT_ROOT
+from tests.workflow_steps import run_step
+
+# A pipeline whose test accuracy is a param: each test sets the metrics it needs.
+DVC_YAML = """\
+stages:
+  score:
+    cmd: python score.py
+    deps: [score.py]
+    params: [score]
+    metrics:
+      - metrics/test.json:
+          cache: false
+"""
+SCORE_PY = """\
+import json, pathlib, yaml
+score = yaml.safe_load(open("params.yaml"))["score"]
+pathlib.Path("metrics").mkdir(exist_ok=True)
+pathlib.Path("metrics/test.json").write_text(json.dumps({"accuracy": score}))
+"""
+
+
+@pytest.fixture
+def repo(tmp_path):
+    env = os.environ | {
+        "PYTHONPATH": str(PROJECT_ROOT),
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+        "DVC_NO_ANALYTICS": "1",
+        "GIT_AUTHOR_NAME": "t",
+        "GIT_AUTHOR_EMAIL": "t@t",
+        "GIT_COMMITTER_NAME": "t",
+        "GIT_COMMITTER_EMAIL": "t@t",
+    }
+
+    def run(*command, check=True):
+        result = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True)
+        if check:
+            assert result.returncode == 0, f"{command}:\n{result.stdout}\n{result.stderr}"
+        return result
+
+    run("git", "init", "-q", "-b", "main")
+    run(sys.executable, "-m", "dvc", "init", "-q")
+    (tmp_path / "dvc.yaml").write_text(DVC_YAML)
+    (tmp_path / "score.py").write_text(SCORE_PY)
+    return tmp_path, run
+
+
+def set_score(repo_path, run, score, commit=True):
+    (repo_path / "params.yaml").write_text(f"score: {score}\n")
+    run(sys.executable, "-m", "dvc", "repro", "-q")
+    if commit:
+        run("git", "add", "-A")
+        run("git", "commit", "-qm", f"score {score}")
+
+
+def compare(run, *args):
+    return run(sys.executable, "-m", "sentiment", "compare", *args, check=False)
+
+
+def check_reproduction(run):
+    return run(sys.executable, "-m", "sentiment", "check-reproduction", check=False)
+
+
+@pytest.mark.slow
+def test_a_branch_that_loses_accuracy_fails_the_comparison_with_the_tables(repo):
+    path, run = repo
+    set_score(path, run, 0.88)
+    run("git", "checkout", "-qb", "change")
+    set_score(path, run, 0.87)
+    result = compare(run, "main")
+    assert result.returncode == 1
+    tables = " ".join(result.stdout.split())  # markdown cells are padded to align
+    assert "| metrics/test.json | accuracy | 0.88 | 0.87 | -0.01 |" in tables
+    assert "| params.yaml | score | 0.88 | 0.87 |" in tables
+    assert "test accuracy dropped by 1.00 points against main" in result.stderr
+
+
+@pytest.mark.slow
+def test_a_branch_within_the_limit_passes_the_comparison(repo):
+    path, run = repo
+    set_score(path, run, 0.88)
+    run("git", "checkout", "-qb", "change")
+    set_score(path, run, 0.876)
+    result = compare(run)
+    assert result.returncode == 0, result.stderr
+    moved = "Test accuracy moved by -0.40 points against main: within the limit (0.50 points"
+    assert moved in result.stdout
+    assert "No noise record" in result.stdout
+
+
+@pytest.mark.slow
+def test_main_without_metrics_is_said_plainly(repo):
+    path, run = repo
+    run("git", "commit", "-q", "--allow-empty", "-m", "empty main")
+    run("git", "checkout", "-qb", "change")
+    set_score(path, run, 0.88)
+    result = compare(run, "main")
+    assert result.returncode == 0, result.stderr
+    assert "main has no metrics yet" in result.stdout
+
+
+@pytest.mark.slow
+def test_reproduced_metrics_and_lock_pass_the_check(repo):
+    path, run = repo
+    set_score(path, run, 0.88)
+    run(sys.executable, "-m", "dvc", "repro", "--force", "-q")
+    result = check_reproduction(run)
+    assert result.returncode == 0, result.stderr
+    assert "mode: same platform" in result.stdout
+    assert "reproduced: 1 committed metrics equal" in result.stdout
+
+
+@pytest.mark.slow
+def test_metrics_not_made_by_the_committed_code_fail_the_check(repo):
+    path, run = repo
+    set_score(path, run, 0.88)
+    (path / "metrics/test.json").write_text('{"accuracy": 0.95}')  # edited by hand
+    run("git", "commit", "-qam", "better numbers")
+    run(sys.executable, "-m", "dvc", "repro", "--force", "-q")
+    result = check_reproduction(run)
+    assert result.returncode == 1
+    assert "metrics/test.json: accuracy 0.95 -> 0.88" in result.stderr
+
+
+@pytest.mark.slow
+def test_a_stale_lock_fails_the_check_and_says_what_to_rerun(repo):
+    path, run = repo
+    set_score(path, run, 0.88)
+    (path / "score.py").write_text(SCORE_PY + "# a change committed without re-running\n")
+    run("git", "commit", "-qam", "stale")
+    run(sys.executable, "-m", "dvc", "repro", "-q")
+    result = check_reproduction(run)
+    assert result.returncode == 1
+    assert "does not match what this commit's code produces (stages: score" in result.stderr
+    assert "run `dvc repro` and commit dvc.lock and metrics/" in result.stderr
+
+
+def write_noise(repo_path, accuracy_values):
+    """A noise record for the score pipeline, as `sentiment measure-noise` writes it."""
+    from sentiment.proof.seed_noise import spread
+
+    record = {"seeds": list(range(len(accuracy_values))), "params": {}}
+    record["metrics"] = {"metrics/test.json": {"accuracy": spread(accuracy_values)}}
+    (repo_path / "metrics/noise.json").write_text(json.dumps(record))
+
+
+@pytest.mark.slow
+def test_the_comparison_puts_each_change_beside_the_seed_noise_and_gates_on_it(repo):
+    path, run = repo
+    set_score(path, run, 0.88, commit=False)
+    # std 0.00207 over 5 seeds: a difference of two runs has sd 0.0029, the band is 2 sd = 0.59 pts
+    write_noise(path, [0.878, 0.880, 0.882, 0.881, 0.877])
+    run("git", "add", "-A")
+    run("git", "commit", "-qm", "score and noise")
+    run("git", "checkout", "-qb", "change")
+    set_score(path, run, 0.876)
+    result = compare(run, "main")
+    assert result.returncode == 0, result.stderr
+    table = " ".join(result.stdout.split())
+    row = "| test accuracy | 0.8800 | 0.8760 | -0.40 points | ±0.59 points | within noise |"
+    assert row in table
+    assert "within the limit (0.59 points: the noise band of metrics/noise.json, 5 seeds)" in table
+
+    set_score(path, run, 0.87)
+    result = compare(run, "main")
+    assert result.returncode == 1
+    assert "| -1.00 points | ±0.59 points | **worse** beyond noise |" in " ".join(
+        result.stdout.split()
+    )
+    assert "dropped by 1.00 points against main (the limit is 0.59" in result.stderr
+
+
+@pytest.mark.slow
+def test_the_workflow_review_step_writes_the_comment_and_fails_on_a_real_drop(repo):
+    path, run = repo
+    set_score(path, run, 0.88)
+    run("git", "checkout", "-qb", "change")
+    set_score(path, run, 0.87)
+    env = os.environ | {
+        "PYTHONPATH": str(PROJECT_ROOT),
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+        "REVIEW_BASE": "main",  # the workflow's origin/<base branch>
+    }
+    result = run_step("review.yml", "Review against the base branch", cwd=path, env=env)
+    assert result.returncode == 1  # the job fails; the comment step still posts review.md
+    markdown = (path / "review.md").read_text()
+    assert "| metrics/test.json | accuracy | 0.88 | 0.87 | -0.01 |" in " ".join(markdown.split())
+    assert markdown.endswith(
+        "**Review failed:** test accuracy dropped by 1.00 points against main (the limit is "
+        "0.50: MAX_ACCURACY_DROP in sentiment/proof/comparison.py)\n"
+    )
