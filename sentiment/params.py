@@ -18,7 +18,9 @@ import yaml
 
 from sentiment.errors import PipelineError
 
-DATASETS = ("imdb", "synthetic")
+# Built-in datasets; any other `dataset` value is a path in the repository to the user's data
+# (classifier/data/files.py reads it).
+BUILT_IN_DATASETS = ("imdb", "synthetic")
 PAD_SIDES = ("pre", "post")
 CELLS = ("lstm", "gru", "simple_rnn")
 # "same" mirrors the forward cell; any cell name gives the backward direction its own kind.
@@ -49,10 +51,18 @@ class Params:
 
     seed: int = knob(42, "seeds the validation split, the weights' initialisation and batch order")
     # download
-    dataset: str = knob(
-        "imdb", "imdb, or synthetic: reviews generated offline, for demos and tests"
+    dataset: str = knob("imdb", "imdb, synthetic, or a data file or folder in the repository")
+    text_column: str = knob("text", "the column of a data file that holds each review's text")
+    label_column: str = knob("label", "the column of a data file that holds each review's label")
+    labels: str = knob("", "the labels in order, comma-separated; empty: sorted (numbers by value)")
+    positive_label: str = knob(
+        "", "with two labels, the positive one (threshold, ROC, PR curve); empty: the 2nd"
+    )
+    test_split: float = knob(
+        0.2, "share of the reviews held out for testing when the data has no test file"
     )
     synthetic_reviews: int = knob(2000, "reviews per split when dataset is synthetic")
+    synthetic_labels: int = knob(2, "labels of the synthetic reviews: 2, or more for graded ones")
     # preprocess
     vocab_size: int = knob(5000, "token ids kept, padding (0) and out-of-vocabulary (1) included")
     max_length: int = knob(300, "tokens per review after padding or truncation")
@@ -131,15 +141,20 @@ class ModelConfig:
     virtual_adversarial: float
     padding: str  # the data's padding side: it decides only whether cuDNN can run on a GPU
     stock_layers: bool = False  # given: Keras' own LSTM and Embedding, not their fast twins
+    # given: the data's labels; two get one sigmoid output (the positive label's probability),
+    # more a softmax over them
+    classes: int = 2
 
-    GIVEN: ClassVar[tuple[str, ...]] = ("vocab_size", "stock_layers")
+    GIVEN: ClassVar[tuple[str, ...]] = ("vocab_size", "stock_layers", "classes")
 
     @classmethod
     def from_params(
-        cls, params: Params, *, vocab_size: int, stock_layers: bool = False
+        cls, params: Params, *, vocab_size: int, stock_layers: bool = False, classes: int = 2
     ) -> ModelConfig:
-        """The model knobs of params, with the vocabulary the data gives."""
-        return cls(vocab_size=vocab_size, stock_layers=stock_layers, **_knobs(cls, params))
+        """The model knobs of params, with the vocabulary and the labels the data gives."""
+        return cls(
+            vocab_size=vocab_size, stock_layers=stock_layers, classes=classes, **_knobs(cls, params)
+        )
 
 
 @dataclass(frozen=True)
@@ -166,7 +181,17 @@ class TrainingConfig:
 # The params each stage reads; dvc.yaml declares exactly these (a test holds the two together),
 # so a change re-runs only the stages it touches.
 STAGE_PARAMS: dict[str, tuple[str, ...]] = {
-    "download": ("dataset", "synthetic_reviews"),
+    "download": (
+        "dataset",
+        "text_column",
+        "label_column",
+        "labels",
+        "positive_label",
+        "test_split",
+        "synthetic_reviews",
+        "synthetic_labels",
+        "seed",
+    ),
     "preprocess": ("vocab_size", "max_length", "padding", "truncating", "validation_split", "seed"),
     "word_vectors": ("embedding_init", "embedding_dim", "seed"),
     # train reads its params only through these two configs
@@ -179,7 +204,6 @@ STAGE_PARAMS: dict[str, tuple[str, ...]] = {
 }
 
 _CHOICES: dict[str, tuple[str, ...]] = {
-    "dataset": DATASETS,
     "padding": PAD_SIDES,
     "truncating": PAD_SIDES,
     "cell": CELLS,
@@ -194,6 +218,8 @@ _CHOICES: dict[str, tuple[str, ...]] = {
 _RANGES: dict[str, tuple[float, float | None, str]] = {
     "seed": (0, None, "[]"),
     "synthetic_reviews": (20, None, "[]"),
+    "synthetic_labels": (2, 10, "[]"),
+    "test_split": (0.0, 1.0, "()"),
     "vocab_size": (3, None, "[]"),
     "max_length": (1, None, "[]"),
     "validation_split": (0.0, 1.0, "()"),
@@ -252,7 +278,53 @@ def _describe_range(low: float, high: float | None, bounds: str) -> str:
     }[bounds]
 
 
+def label_list(labels: str) -> list[str]:
+    """The `labels` param as a list ([] when empty: the data's labels, sorted)."""
+    return [label.strip() for label in labels.split(",")] if labels.strip() else []
+
+
+def _check_dataset(params: Params) -> None:
+    dataset = params.dataset.strip()
+    if dataset in BUILT_IN_DATASETS:
+        return
+    path = Path(dataset)
+    if not dataset or path.is_absolute() or ".." in path.parts:
+        raise ParamsError(
+            f"dataset {params.dataset!r} is not {' or '.join(BUILT_IN_DATASETS)} nor a path inside "
+            "the repository: put the data under data/ (`dvc add data/my_reviews.csv`) and give "
+            "that path"
+        )
+    for key in ("text_column", "label_column"):
+        if not getattr(params, key).strip():
+            raise ParamsError(f"{key} is empty: name the column of the data file")
+    if params.text_column == params.label_column:
+        raise ParamsError(
+            f"text_column and label_column are both {params.text_column!r}: name two columns"
+        )
+
+
+def _check_labels(params: Params) -> None:
+    labels = label_list(params.labels)
+    if labels and (len(set(labels)) != len(labels) or "" in labels or len(labels) < 2):
+        raise ParamsError(
+            f"labels {params.labels!r} must name two or more different labels, comma-separated "
+            "(or be empty: the data's labels, sorted)"
+        )
+    if params.positive_label and labels:
+        if params.positive_label not in labels:
+            raise ParamsError(
+                f"positive_label {params.positive_label!r} is not one of labels ({params.labels})"
+            )
+        if len(labels) > 2:
+            raise ParamsError(
+                f"positive_label is for two labels, and labels names {len(labels)}: set "
+                "positive_label: '' (with more, every label is scored one-vs-rest)"
+            )
+
+
 def _check_combination(params: Params) -> None:
+    _check_dataset(params)
+    _check_labels(params)
     if not params.bidirectional and params.backward_cell != "same":
         raise ParamsError(
             f"backward_cell {params.backward_cell!r} needs bidirectional: true "
@@ -271,6 +343,22 @@ def _check_one_device(params: Params, what: str, switch_off: str) -> None:
         raise ParamsError(
             f"{what} on one device: set distribute: none (got {params.distribute!r}) "
             f"or {switch_off}"
+        )
+
+
+def check_for_labels(params: Params, labels: int) -> None:
+    """Refuse, in one line, a param that needs two labels when the data has more."""
+    if labels <= 2:
+        return
+    if params.decision_threshold != 0.5:
+        raise ParamsError(
+            f"decision_threshold is for two labels (the positive one at or above it) and the data "
+            f"has {labels}, where the likeliest label is predicted: set decision_threshold: 0.5"
+        )
+    if params.positive_label:
+        raise ParamsError(
+            f"positive_label is for two labels and the data has {labels}: set positive_label: '' "
+            "(more labels are scored one-vs-rest)"
         )
 
 

@@ -3,7 +3,7 @@
 import argparse
 from pathlib import Path
 
-from sentiment.classifier.data.reviews import SPLITS, read_reviews
+from sentiment.classifier.data.reviews import read_splits
 from sentiment.console import log, run_main
 from sentiment.files import write_json
 from sentiment.params import stage_params
@@ -19,7 +19,7 @@ def main() -> None:
 
     from sentiment.classifier.evaluation.baseline import fit_and_score_baseline
 
-    reviews = {split: read_reviews(args.reviews / f"{split}.jsonl") for split in SPLITS}
+    reviews = read_splits(args.reviews)
     metrics = fit_and_score_baseline(reviews, **params)
     write_json(args.metrics, metrics)
     log(f"baseline: test accuracy {metrics['accuracy']:.4f}, ROC AUC {metrics['roc_auc']:.4f}")

@@ -5,11 +5,11 @@ import json
 import os
 from pathlib import Path
 
-from sentiment.classifier.data.reviews import test_texts
-from sentiment.classifier.data.splits import load_split
+from sentiment.classifier.data.reviews import dataset_name, read_manifest, test_texts
+from sentiment.classifier.data.splits import load_labels, load_split
 from sentiment.console import log, run_main
 from sentiment.files import write_json, write_text
-from sentiment.params import stage_params
+from sentiment.params import check_for_labels, load_params, stage_params
 
 MISTAKES_SHOWN = 20
 
@@ -20,6 +20,9 @@ def main() -> None:
     parser.add_argument("--reviews", type=Path, required=True, help="download's output folder")
     parser.add_argument("--model", type=Path, required=True, help="the trained .keras model")
     parser.add_argument("--baseline", type=Path, required=True, help="the baseline's metrics")
+    parser.add_argument(
+        "--statistics", type=Path, required=True, help="preprocess's data statistics (JSON)"
+    )
     parser.add_argument("--metrics", type=Path, required=True, help="where to write test metrics")
     parser.add_argument("--plots", type=Path, required=True, help="folder for the plot data")
     parser.add_argument("--report", type=Path, required=True, help="where to write the report")
@@ -29,6 +32,8 @@ def main() -> None:
     parser.add_argument("--params", type=Path, default=Path("params.yaml"))
     args = parser.parse_args()
     params = stage_params("evaluate", args.params)
+    label_names = load_labels(args.data)
+    check_for_labels(load_params(args.params), len(label_names))
 
     from sentiment.tensorflow_start import run_ops_single_threaded
 
@@ -41,13 +46,14 @@ def main() -> None:
     test = load_split(args.data / "test.npz")
     probabilities = predict_probabilities(load_trained_model(args.model), test.token_ids)
     labels = test.labels.astype(int)
-    metrics = evaluation.score_predictions(labels, probabilities, **params)
+    metrics = evaluation.score_predictions(labels, probabilities, **params, label_names=label_names)
     texts = test_texts(args.reviews, len(labels))
     mistakes = evaluation.confident_mistakes(
-        texts, labels, probabilities, count=MISTAKES_SHOWN, **params
+        texts, labels, probabilities, count=MISTAKES_SHOWN, **params, label_names=label_names
     )
-    predicted = (probabilities >= params["decision_threshold"]).astype(int)
+    predicted = evaluation.predicted_labels(probabilities, params["decision_threshold"])
     baseline = json.loads(args.baseline.read_text())
+    statistics = json.loads(args.statistics.read_text())
 
     args.plots.mkdir(parents=True, exist_ok=True)
     write_json(args.metrics, metrics)
@@ -57,12 +63,22 @@ def main() -> None:
         evaluation.precision_recall_points(labels, probabilities),
         indent=None,
     )
-    write_text(args.plots / "confusion.csv", evaluation.confusion_rows(labels, predicted))
+    write_text(
+        args.plots / "confusion.csv", evaluation.confusion_rows(labels, predicted, label_names)
+    )
     # the report links the pictures relative to itself, as GitHub resolves them
     figures_folder = Path(os.path.relpath(args.figures, args.report.parent)).as_posix()
     write_text(
         args.report,
-        markdown_report(metrics, baseline, mistakes, figures_folder=figures_folder),
+        markdown_report(
+            metrics,
+            baseline,
+            mistakes,
+            figures_folder=figures_folder,
+            dataset=dataset_name(read_manifest(args.reviews)["dataset"]),
+            label_names=label_names,
+            train_test_overlap=statistics.get("train_test_overlap", 0),
+        ),
     )
     log(
         f"evaluate: test accuracy {metrics['accuracy']:.4f} (baseline {baseline['accuracy']:.4f}), "

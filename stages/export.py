@@ -5,7 +5,7 @@ import argparse
 import json
 from pathlib import Path
 
-from sentiment.classifier.data.reviews import test_texts
+from sentiment.classifier.data.reviews import read_manifest, test_texts
 from sentiment.classifier.data.splits import (
     VOCABULARY_FILE,
     load_split,
@@ -54,12 +54,14 @@ def main() -> None:
     texts = test_texts(args.reviews, PARITY_REVIEWS)
     test_ids = load_split(args.data / "test.npz").token_ids[: len(texts)]
     trained = predict_probabilities(classifier, test_ids)
-    served = end_to_end.predict(tf.constant(texts), batch_size=256, verbose=0)[:, 0]
+    served = end_to_end.predict(tf.constant(texts), batch_size=256, verbose=0)
+    served = served[:, 0] if served.shape[1] == 1 else served
     gaps = {"raw text": export.check_parity(served, trained, "the raw-text model")}
+    manifest = read_manifest(args.reviews)
     card = export.model_card(
         params=params,
         architecture=architecture(classifier),
-        manifest=json.loads((args.reviews / "manifest.json").read_text()),
+        manifest=manifest,
         vocabulary_words=len(vocabulary),
         test_metrics=json.loads(args.metrics.read_text()),
         tflite=params["export_tflite"],
@@ -67,7 +69,10 @@ def main() -> None:
     with atomic_output(args.output, directory=True) as output:
         save_model(end_to_end, output / "model.keras")
         export.write_saved_model(
-            end_to_end, output / "saved_model", decision_threshold=params["decision_threshold"]
+            end_to_end,
+            output / "saved_model",
+            decision_threshold=params["decision_threshold"],
+            label_names=manifest["labels"],
         )
         if params["export_tflite"]:
             export.write_tflite(served_classifier, output / "model.tflite", params["max_length"])

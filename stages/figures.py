@@ -12,10 +12,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--plots", type=Path, required=True, help="evaluate's plot data folder")
     parser.add_argument("--curves", type=Path, required=True, help="DVCLive's per-epoch curves")
+    parser.add_argument(
+        "--labels", type=Path, required=True, help="preprocess's label names, in their order"
+    )
     parser.add_argument("--output", type=Path, required=True, help="folder for the SVG files")
     args = parser.parse_args()
 
-    specs = pipeline_specs(plots=args.plots, curves=args.curves)
+    labels = args.labels.read_text(encoding="utf-8").splitlines()
+    specs = pipeline_specs(plots=args.plots, curves=args.curves, labels=labels)
     with atomic_output(args.output, directory=True) as staging:
         for name, spec in specs.items():
             (staging / f"{name}.svg").write_text(render_svg(spec), encoding="utf-8")

@@ -4,9 +4,11 @@ import argparse
 from pathlib import Path
 
 from sentiment.classifier.data.preprocessing import prepare_splits
-from sentiment.classifier.data.reviews import SPLITS, read_reviews
+from sentiment.classifier.data.reviews import VALIDATION, read_labels, read_splits, texts_in_both
 from sentiment.classifier.data.splits import (
+    LABELS_FILE,
     VOCABULARY_FILE,
+    save_labels,
     save_split,
     save_vocabulary,
     split_statistics,
@@ -25,19 +27,27 @@ def main() -> None:
     args = parser.parse_args()
     params = stage_params("preprocess", args.params)
 
-    reviews = {split: read_reviews(args.reviews / f"{split}.jsonl") for split in SPLITS}
-    splits, vocabulary = prepare_splits(reviews, **params)
+    reviews = read_splits(args.reviews)
+    labels = read_labels(args.reviews)
+    splits, vocabulary = prepare_splits(reviews, **params, label_names=labels)
     with atomic_output(args.output, directory=True) as output:
         for name, split in splits.items():
             save_split(split, output / f"{name}.npz")
         save_vocabulary(vocabulary, output / VOCABULARY_FILE)
+        save_labels(labels, output / LABELS_FILE)
+    training_texts = reviews["train"] + reviews.get(VALIDATION, [])
     statistics = {
         "vocabulary_words": len(vocabulary),
-        **{name: split_statistics(split, params["max_length"]) for name, split in splits.items()},
+        **{
+            name: split_statistics(split, params["max_length"], labels)
+            for name, split in splits.items()
+        },
+        # test texts that also occur among the training (or validation) reviews: warned of
+        "train_test_overlap": texts_in_both(training_texts, reviews["test"]),
     }
     write_json(args.statistics, statistics)
     sizes = ", ".join(f"{name} {len(split):,}" for name, split in splits.items())
-    log(f"preprocess: {len(vocabulary):,} words; {sizes} reviews")
+    log(f"preprocess: {len(vocabulary):,} words, {len(labels)} labels; {sizes} reviews")
 
 
 if __name__ == "__main__":

@@ -6,11 +6,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from sentiment.classifier.data.splits import embedding_rows, load_split
+from sentiment.classifier.data.splits import embedding_rows, load_labels, load_split
 from sentiment.classifier.training.summary import training_summary
 from sentiment.console import log, run_main
 from sentiment.files import atomic_output, write_json
-from sentiment.params import ModelConfig, TrainingConfig, load_params
+from sentiment.params import ModelConfig, TrainingConfig, check_for_labels, load_params
 
 
 def main() -> None:
@@ -27,8 +27,12 @@ def main() -> None:
     parser.add_argument("--params", type=Path, default=Path("params.yaml"))
     args = parser.parse_args()
     params = load_params(args.params)  # fails on bad params before TensorFlow loads
+    labels = load_labels(args.data)
+    check_for_labels(params, len(labels))
     # The stage reads its params (STAGE_PARAMS["train"]) only through these two configs.
-    model_config = ModelConfig.from_params(params, vocab_size=embedding_rows(args.data))
+    model_config = ModelConfig.from_params(
+        params, vocab_size=embedding_rows(args.data), classes=len(labels)
+    )
     training_config = TrainingConfig.from_params(params)
 
     from sentiment.classifier.training.distribution import is_chief

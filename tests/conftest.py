@@ -141,12 +141,18 @@ def exported(small_data, trained_model, tmp_path_factory):
     )
     folder = tmp_path_factory.mktemp("export")
     save_model(model, folder / "model.keras")
-    export.write_saved_model(model, folder / "saved_model", decision_threshold=0.5)
+    export.write_saved_model(
+        model, folder / "saved_model", decision_threshold=0.5, label_names=["negative", "positive"]
+    )
     export.write_tflite(served_classifier, folder / "model.tflite", MAX_LENGTH)
     card = export.model_card(
         params=vars(Params()) | {"max_length": MAX_LENGTH},
         architecture=architecture(trained_model),
-        manifest={"dataset": "synthetic", "splits": {"train": {"fingerprint": "f" * 64}}},
+        manifest={
+            "dataset": "synthetic",
+            "labels": ["negative", "positive"],
+            "splits": {"train": {"fingerprint": "f" * 64}},
+        },
         vocabulary_words=len(vocabulary),
         test_metrics={
             "accuracy": 0.9,

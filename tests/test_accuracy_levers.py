@@ -15,11 +15,11 @@ from sentiment.classifier.model.layers import EMBEDDING, PERTURBATION, normalise
 from sentiment.classifier.model.network import build_model
 from sentiment.classifier.training.adversarial import (
     AdversarialTrainer,
-    binary_divergence,
     unit_direction,
     word_frequencies,
 )
 from sentiment.classifier.training.fit import make_deterministic, train_model
+from sentiment.classifier.training.objectives import binary_divergence
 from sentiment.classifier.training.word_vectors import (
     id_sentences,
     load_word_vectors,

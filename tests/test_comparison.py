@@ -146,11 +146,11 @@ def test_a_stale_lock_fails_the_check_and_says_what_to_rerun(repo):
     assert "run `dvc repro` and commit dvc.lock and metrics/" in result.stderr
 
 
-def write_noise(repo_path, accuracy_values):
+def write_noise(repo_path, accuracy_values, params=None):
     """A noise record for the score pipeline, as `sentiment measure-noise` writes it."""
     from sentiment.proof.seed_noise import spread
 
-    record = {"seeds": list(range(len(accuracy_values))), "params": {}}
+    record = {"seeds": list(range(len(accuracy_values))), "params": params or {"score": 0.88}}
     record["metrics"] = {"metrics/test.json": {"accuracy": spread(accuracy_values)}}
     (repo_path / "metrics/noise.json").write_text(json.dumps(record))
 
@@ -200,3 +200,21 @@ def test_the_workflow_review_step_writes_the_comment_and_fails_on_a_real_drop(re
         "**Review failed:** test accuracy dropped by 1.00 points against main (the limit is "
         "0.50: MAX_ACCURACY_DROP in sentiment/proof/comparison.py)\n"
     )
+
+
+@pytest.mark.slow
+def test_a_noise_record_of_another_configuration_claims_no_band(repo):
+    path, run = repo
+    set_score(path, run, 0.88, commit=False)
+    write_noise(path, [0.878, 0.880, 0.882, 0.881, 0.877], params={"score": 0.5})
+    run("git", "add", "-A")
+    run("git", "commit", "-qm", "score and another configuration's noise")
+    run("git", "checkout", "-qb", "change")
+    set_score(path, run, 0.876)
+    result = compare(run, "main")
+    assert result.returncode == 0, result.stderr
+    text = " ".join(result.stdout.split())
+    assert "No noise record for main's configuration (metrics/noise.json was measured for" in text
+    assert "other params (score)), so no change is told from seed noise here" in text
+    assert "within the limit (0.50 points: MAX_ACCURACY_DROP" in text
+    assert "±" not in result.stdout  # no band printed

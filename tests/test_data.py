@@ -160,9 +160,10 @@ def test_download_stage_writes_synthetic_reviews_and_their_manifest(tmp_path):
         capture_output=True,
     )
     manifest = json.loads((output / "manifest.json").read_text())
+    assert manifest["labels"] == ["negative", "positive"]
     assert manifest["splits"]["train"] == {
         "reviews": 50,
-        "positive": 25,
+        "labels": {"negative": 25, "positive": 25},
         "fingerprint": fingerprint(make_synthetic(50)["train"]),
     }
     assert len(read_reviews(output / "test.jsonl")) == 50

@@ -90,7 +90,8 @@ def test_saved_model_serves_raw_strings_in_a_fresh_process(exported, small_data,
         "import json, sys, tensorflow as tf\n"
         "serve = tf.saved_model.load(sys.argv[1]).signatures['serving_default']\n"
         "out = serve(reviews=tf.constant(json.loads(sys.argv[2])))\n"
-        "print(json.dumps({k: v.numpy().tolist() for k, v in out.items()}))\n"
+        "text = lambda v: v.numpy().astype(str) if v.dtype == tf.string else v.numpy()\n"
+        "print(json.dumps({k: text(v).tolist() for k, v in out.items()}))\n"
     )
     result = subprocess.run(
         [sys.executable, "-c", script, folder / "saved_model", json.dumps(HARD_REVIEWS)],
@@ -100,8 +101,10 @@ def test_saved_model_serves_raw_strings_in_a_fresh_process(exported, small_data,
     )
     served = json.loads(result.stdout.strip().splitlines()[-1])
     expected = python_side(small_data, trained_model, HARD_REVIEWS)
-    np.testing.assert_allclose(served["probability"], expected, atol=1e-5)
-    assert served["label"] == (expected >= 0.5).astype(int).tolist()
+    np.testing.assert_allclose(np.array(served["probabilities"])[:, 1], expected, atol=1e-5)
+    np.testing.assert_allclose(np.array(served["probabilities"]).sum(axis=1), 1.0, atol=1e-6)
+    names = np.array(["negative", "positive"])
+    assert served["label"] == names[(expected >= 0.5).astype(int)].tolist()
 
 
 def test_saved_model_cli_runs_the_serving_signature_on_raw_strings(
@@ -127,10 +130,13 @@ def test_saved_model_cli_runs_the_serving_signature_on_raw_strings(
         env=os.environ | {"TF_CPP_MIN_LOG_LEVEL": "3"},
         check=True,
     )
-    printed = result.stdout.split("Result for output key probability:")[1]
-    served = [float(value) for value in re.findall(r"[-+0-9.e]+", printed.split("]")[0])]
+    printed = result.stdout.split("Result for output key probabilities:")[1]
+    cells = [float(value) for value in re.findall(r"[-+0-9.e]+", printed.split("]]")[0])]
+    served = np.array(cells).reshape(-1, 2)[:, 1]  # (P(negative), P(positive)) per review
     expected = python_side(small_data, trained_model, texts)
     np.testing.assert_allclose(served, expected, atol=1e-5)
+    names = result.stdout.split("Result for output key label:")[1]
+    assert names.count("b'positive'") + names.count("b'negative'") == len(texts)
 
 
 def test_tflite_model_matches_keras_on_100_reviews(exported, small_data, trained_model):
@@ -171,5 +177,5 @@ def test_a_saved_model_with_another_signature_is_refused(exported, tmp_path):
         input_signature=[tf.TensorSpec([None], tf.string, name="text")],
     )
     tf.saved_model.save(module, str(other / "saved_model"), signatures=module.serve)
-    with pytest.raises(PipelineError, match="not this pipeline's reviews -> probability, label"):
+    with pytest.raises(PipelineError, match="not this pipeline's reviews -> probabilities, label"):
         export.load_serving_signature(other)

@@ -131,6 +131,8 @@ def test_the_same_spec_gives_the_same_bytes_in_one_process_and_in_another():
 def test_the_figures_stage_writes_a_picture_per_figure_that_the_report_embeds(tmp_path):
     plots, curves, output = tmp_path / "plots", tmp_path / "curves", tmp_path / "metrics/figures"
     write_plot_data(plots, curves)
+    labels = tmp_path / "labels.txt"
+    labels.write_text("negative\npositive\n")
     command = [
         sys.executable,
         "-m",
@@ -139,6 +141,8 @@ def test_the_figures_stage_writes_a_picture_per_figure_that_the_report_embeds(tm
         str(plots),
         "--curves",
         str(curves),
+        "--labels",
+        str(labels),
     ]
     subprocess.run(
         [*command, "--output", str(output)], cwd=PROJECT_ROOT, check=True, capture_output=True
@@ -162,6 +166,18 @@ def test_the_committed_report_embeds_the_committed_figures():
     for name, title in FIGURES.items():
         assert f"![{title}](figures/{name}.svg)" in report
         assert (PROJECT_ROOT / "metrics/figures" / f"{name}.svg").is_file()
+
+
+def test_graded_labels_keep_their_order_in_the_confusion_matrix():
+    rows = "actual,predicted\n" + "low,high\nhigh,high\nmiddling,low\n"
+    order = ["low", "middling", "high"]
+    spec = confusion_spec(confusion_counts(rows), title="t", order=order)
+    assert spec["encoding"]["x"]["sort"] == order == spec["encoding"]["y"]["sort"]
+    svg = render_svg(spec)
+    first_drawn = [svg.index(f">{label}<") for label in order]
+    assert first_drawn == sorted(first_drawn)  # each axis lists the grades low to high
+    alphabetical = confusion_spec(confusion_counts(rows), title="t", order=sorted(order))
+    assert "sort" not in alphabetical["encoding"]["x"]  # the two-label figures stay as they were
 
 
 def test_missing_plot_data_stops_the_stage_naming_the_file(tmp_path):

@@ -153,9 +153,11 @@ def numbered_reviews(count):
 def test_batched_output_equals_one_call_scores_in_input_order(exported, batch_size):
     _, folder = exported
     reviews = numbered_reviews(50)  # 7 does not divide 50; 50 is the old single call
-    score, threshold = load_scorer(folder)
+    score, threshold, labels = load_scorer(folder)
+    assert labels == ["negative", "positive"]
     expected = [
-        prediction_line(text, p, threshold) for text, p in zip(reviews, score(reviews), strict=True)
+        prediction_line(text, p, threshold, labels)
+        for text, p in zip(reviews, score(reviews), strict=True)
     ]
     output = io.StringIO()
     write_predictions(reviews, score, output, threshold=threshold, batch_size=batch_size)
@@ -169,7 +171,7 @@ def test_batched_output_equals_one_call_scores_in_input_order(exported, batch_si
 
 def test_each_batch_is_printed_and_flushed_before_the_next_is_scored(exported):
     _, folder = exported
-    score, threshold = load_scorer(folder)
+    score, threshold, _ = load_scorer(folder)
 
     flushed_at = []
 

@@ -4,7 +4,7 @@ import pytest
 from sentiment.classifier.data.preprocessing import prepare_splits
 from sentiment.classifier.data.splits import (
     Split,
-    carve_validation,
+    carve_split,
     load_split,
     save_split,
     split_statistics,
@@ -71,12 +71,12 @@ def test_unknown_words_get_the_oov_id():
 
 def test_validation_split_is_stratified_deterministic_and_disjoint():
     labels = np.array([0, 1] * 50)
-    fit, validation = carve_validation(labels, validation_split=0.2, seed=7)
+    fit, validation = carve_split(labels, share=0.2, seed=7)
     assert len(validation) == 20 and labels[validation].sum() == 10
     assert not set(fit) & set(validation) and len(fit) + len(validation) == 100
-    again = carve_validation(labels, validation_split=0.2, seed=7)
+    again = carve_split(labels, share=0.2, seed=7)
     assert np.array_equal(again[1], validation)
-    assert not np.array_equal(carve_validation(labels, validation_split=0.2, seed=8)[1], validation)
+    assert not np.array_equal(carve_split(labels, share=0.2, seed=8)[1], validation)
 
 
 def test_vocabulary_comes_from_the_fit_reviews_only():

@@ -22,9 +22,12 @@ import json
 import math
 from pathlib import Path
 
+import yaml
+
 from sentiment.errors import CheckFailed, PipelineError
 from sentiment.files import write_text
 from sentiment.proof.records import HEADLINE_METRICS, NOISE_FILE, TEST_METRICS
+from sentiment.proof.reproduction import params_measured_differently
 from sentiment.tools import dvc, dvc_json, git_has, git_show
 
 # Without a noise record, a change may cost at most this much test accuracy (half a point).
@@ -48,12 +51,22 @@ def accuracy_drop(changes: dict[str, dict[str, dict]]) -> float:
     return accuracy["old"] - accuracy["new"]
 
 
-def noise_record(base: str) -> dict | None:
-    """The noise measured for the base's configuration, else the work tree's; None if neither."""
+def noise_record(base: str) -> tuple[dict | None, str]:
+    """The noise record measured for the base's configuration (the base's, else the work tree's),
+    or None and why there is none: a band measured for other params or another dataset does not
+    tell this configuration's noise."""
     raw = git_show(NOISE_FILE, base)
     if raw is None and Path(NOISE_FILE).exists():
         raw = Path(NOISE_FILE).read_bytes()
-    return json.loads(raw) if raw is not None else None
+    if raw is None:
+        return None, f"there is no {NOISE_FILE}"
+    record = json.loads(raw)
+    base_params = yaml.safe_load(git_show("params.yaml", base) or b"{}") or {}
+    wanted = {key: value for key, value in base_params.items() if key != "seed"}
+    differ = params_measured_differently(record.get("params", {}), wanted)
+    if differ:
+        return None, f"{NOISE_FILE} was measured for other params ({', '.join(differ)})"
+    return record, ""
 
 
 def noise_band(std: float) -> float:
@@ -78,10 +91,18 @@ def accuracy_gate(noise: dict | None) -> tuple[float, str]:
     return noise_band(spread["std"]), f"the noise band of {NOISE_FILE}, {seeds} seeds"
 
 
-def noise_table(changes: dict[str, dict[str, dict]], noise: dict | None, base: str) -> str:
-    """Markdown: each headline metric's change beside the band seed noise alone would give."""
+def noise_table(
+    changes: dict[str, dict[str, dict]], noise: dict | None, base: str, no_noise_because: str = ""
+) -> str:
+    """Markdown: each headline metric's change beside the band seed noise alone would give; with
+    no record for the base's configuration, says so and claims no band."""
     if noise is None:
-        return f"No noise record ({NOISE_FILE}): measure one with `sentiment measure-noise`.\n"
+        why = no_noise_because or f"there is no {NOISE_FILE}"
+        return (
+            f"No noise record for {base}'s configuration ({why}), so no change is told from "
+            "seed noise here: measure one with `sentiment measure-noise`. Until then the gate is "
+            f"a fixed {100 * MAX_ACCURACY_DROP:.2f} points of test accuracy.\n"
+        )
     seeds = len(noise.get("seeds", []))
     rows = [
         f"| metric | {base} | this change | change | seed noise (±2 sd of a difference, "
@@ -137,9 +158,9 @@ def compare_with(base: str, figures: Path | None = None) -> tuple[str, str | Non
         f"## Metrics changed against {base}\n",
         dvc("metrics", "diff", base, "--md") or "No metric changed.\n",
     ]
-    noise = noise_record(base)
+    noise, no_noise_because = noise_record(base)
     changes = metric_changes(base, include_unchanged=True)
-    parts += ["## Against the noise\n", noise_table(changes, noise, base)]
+    parts += ["## Against the noise\n", noise_table(changes, noise, base, no_noise_because)]
     if figures is not None:
         from sentiment.proof.figures import figures_markdown, write_diff_figures
 

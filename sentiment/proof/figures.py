@@ -80,17 +80,20 @@ def confusion_counts(csv_text: str) -> list[dict]:
     ]
 
 
-def confusion_spec(counts: list[dict], *, title: str) -> dict:
-    """A heat map of the confusion matrix with each cell's count written in it."""
+def confusion_spec(counts: list[dict], *, title: str, order: list[str] | None = None) -> dict:
+    """A heat map of the confusion matrix with each cell's count written in it; `order` lists
+    the labels in their order where that is not alphabetical (graded labels, say)."""
     dark_from = max((cell["count"] for cell in counts), default=0) / 2  # white text on dark cells
+    sort = {"sort": order} if order and order != sorted(order) else {}
     position = {
         "x": {
             "field": "predicted",
             "type": "nominal",
             "title": "predicted",
             "axis": {"labelAngle": 0},
+            **sort,
         },
-        "y": {"field": "actual", "type": "nominal", "title": "actual"},
+        "y": {"field": "actual", "type": "nominal", "title": "actual", **sort},
     }
     return {
         "$schema": "https://vega.github.io/schema/vega-lite/v5.json",
@@ -127,12 +130,15 @@ def read_tsv(path: Path) -> list[dict]:
         ]
 
 
-def pipeline_specs(*, plots: Path, curves: Path) -> dict[str, dict]:
+def pipeline_specs(
+    *, plots: Path, curves: Path, labels: list[str] | None = None
+) -> dict[str, dict]:
     """{figure name: spec} of every figure in FIGURES, from evaluate's plots and train's curves.
 
     Args:
         plots: evaluate's folder (roc.json, precision_recall.json, confusion.csv).
         curves: DVCLive's metrics folder ({train,eval}/{loss,accuracy}.tsv).
+        labels: the label names in their order (the confusion matrix's rows and columns).
     """
     needed = [plots / "roc.json", plots / "precision_recall.json", plots / "confusion.csv"]
     needed += [
@@ -176,7 +182,9 @@ def pipeline_specs(*, plots: Path, curves: Path) -> dict[str, dict]:
         unit_square=True,
     )
     specs["confusion"] = confusion_spec(
-        confusion_counts((plots / "confusion.csv").read_text()), title=FIGURES["confusion"]
+        confusion_counts((plots / "confusion.csv").read_text()),
+        title=FIGURES["confusion"],
+        order=labels,
     )
     return specs
 

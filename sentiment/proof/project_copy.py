@@ -17,7 +17,7 @@ from sentiment.tools import dvc, git
 # The checkout this package runs from (sentiment/proof/ is two folders below it).
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 # What the pipeline needs to run: its definition and code, not its outputs or metrics.
-PROJECT_FILES = ("dvc.yaml", "params.yaml", ".gitignore", ".dvcignore")
+PROJECT_FILES = ("dvc.yaml", "params.yaml", ".gitignore", ".dvcignore", "imdb", "synthetic")
 PROJECT_FOLDERS = ("stages", "sentiment")
 GIT_IDENTITY = {
     "GIT_AUTHOR_NAME": "pipeline copy",

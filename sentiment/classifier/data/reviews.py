@@ -14,10 +14,12 @@ from pathlib import Path
 
 from sentiment.errors import PipelineError
 
-SPLITS = ("train", "test")
-LABEL_NAMES = ("negative", "positive")
+SPLITS = ("train", "test")  # every dataset has these; a validation split only when it gives one
+VALIDATION = "validation"
+LABEL_NAMES = ("negative", "positive")  # the labels of IMDB and of two-label synthetic reviews
+MANIFEST = "manifest.json"
 
-Reviews = list[tuple[str, int]]  # (text, label) with label 0 = negative, 1 = positive
+Reviews = list[tuple[str, int]]  # (text, label): the label's index in the dataset's labels
 
 
 class DataError(PipelineError):
@@ -66,6 +68,42 @@ def read_reviews(path: Path) -> Reviews:
     return list(iter_reviews(path))
 
 
+def read_splits(folder: Path) -> dict[str, Reviews]:
+    """Every split of download's folder: train and test, and validation when the data gave one."""
+    splits = {split: read_reviews(folder / f"{split}.jsonl") for split in SPLITS}
+    if (folder / f"{VALIDATION}.jsonl").exists():
+        splits[VALIDATION] = read_reviews(folder / f"{VALIDATION}.jsonl")
+    return splits
+
+
+def texts_in_both(train: Reviews, test: Reviews) -> int:
+    """How many test reviews have a text that also occurs among the training reviews."""
+    seen = {text for text, _ in train}
+    return sum(1 for text, _ in test if text in seen)
+
+
+def read_manifest(folder: Path) -> dict:
+    """The manifest of download's folder: the dataset, its labels, sizes and fingerprints."""
+    path = folder / MANIFEST
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        manifest = None
+    if not isinstance(manifest, dict) or not isinstance(manifest.get("labels"), list):
+        raise DataError(f"{path} is missing or not a manifest: run `dvc repro download`")
+    return manifest
+
+
+def read_labels(folder: Path) -> list[str]:
+    """The label names of download's folder, in their order (label i is names[i])."""
+    return list(read_manifest(folder)["labels"])
+
+
+def dataset_name(dataset: str) -> str:
+    """The dataset as a report names it: IMDB, synthetic, or the data's path."""
+    return {"imdb": "IMDB", "synthetic": "synthetic"}.get(dataset, f"`{dataset}`")
+
+
 def test_texts(reviews: Path, count: int | None = None) -> list[str]:
     """The first `count` (default: all) test texts of download's folder, in the split's order.
 
@@ -73,18 +111,3 @@ def test_texts(reviews: Path, count: int | None = None) -> list[str]:
     """
     records = iter_reviews(reviews / "test.jsonl")
     return [text for text, _ in islice(records, count)]
-
-
-def manifest(reviews: dict[str, Reviews], fingerprints: dict[str, str], dataset: str) -> dict:
-    """What the download stage proves about its output (no source: it must not change bytes)."""
-    return {
-        "dataset": dataset,
-        "splits": {
-            split: {
-                "reviews": len(reviews[split]),
-                "positive": sum(label for _, label in reviews[split]),
-                "fingerprint": fingerprints[split],
-            }
-            for split in SPLITS
-        },
-    }

@@ -8,11 +8,13 @@ from pathlib import Path
 
 import numpy as np
 
+from sentiment.classifier.data.reviews import DataError
 from sentiment.classifier.data.text import FIRST_WORD_ID
 from sentiment.errors import PipelineError
 from sentiment.files import ZIP_TIME
 
 VOCABULARY_FILE = "vocabulary.txt"
+LABELS_FILE = "labels.txt"  # the label names in their order: line i names label i
 _ARRAYS = ("token_ids", "labels", "lengths")
 
 
@@ -28,18 +30,34 @@ class Split:
         return len(self.labels)
 
 
-def carve_validation(
-    labels: np.ndarray, *, validation_split: float, seed: int
+def carve_split(
+    labels: np.ndarray, *, share: float, seed: int | list[int]
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Indices (fit, validation) of a seeded, label-stratified split of the training reviews."""
+    """Indices (kept, held out) of a seeded split stratified by label: each label gives `share`
+    of its reviews (rounded) to the held-out part; both come back in their original order."""
     rng = np.random.default_rng(seed)
-    fit, validation = [], []
+    kept, held_out = [], []
     for label in np.unique(labels):
         members = rng.permutation(np.flatnonzero(labels == label))
-        held_out = round(len(members) * validation_split)
-        validation.append(members[:held_out])
-        fit.append(members[held_out:])
-    return np.sort(np.concatenate(fit)), np.sort(np.concatenate(validation))
+        count = round(len(members) * share)
+        held_out.append(members[:count])
+        kept.append(members[count:])
+    return np.sort(np.concatenate(kept)), np.sort(np.concatenate(held_out))
+
+
+def check_stratifiable(
+    labels: np.ndarray, names: list[str], *, share: float, what: str, where: str
+) -> None:
+    """Refuse a label too rare for a stratified split of `share`: each side needs one review."""
+    for index, name in enumerate(names):
+        count = int(np.sum(labels == index))
+        held_out = round(count * share)
+        if held_out < 1 or held_out >= count:
+            raise DataError(
+                f"label {name!r} has {count} review(s) in {where}: too few for a stratified "
+                f"{what} of {share} (each side needs one); add reviews of it, merge it with "
+                "another label, or give that split as a file"
+            )
 
 
 def save_split(split: Split, path: Path) -> None:
@@ -77,6 +95,19 @@ def load_vocabulary(path: Path) -> list[str]:
     return path.read_text(encoding="utf-8").splitlines()
 
 
+def save_labels(labels: list[str], path: Path) -> None:
+    """One label name per line, in the labels' order."""
+    path.write_text("".join(f"{label}\n" for label in labels), encoding="utf-8")
+
+
+def load_labels(data: Path) -> list[str]:
+    """The label names preprocess wrote beside the splits; label i of a split is names[i]."""
+    path = data / LABELS_FILE
+    if not path.exists():
+        raise PipelineError(f"{path} is missing: run `dvc repro preprocess` first")
+    return path.read_text(encoding="utf-8").splitlines()
+
+
 def embedding_rows(data: Path) -> int:
     """The token ids a model over preprocess's output needs: its words plus padding and unknown.
 
@@ -85,13 +116,26 @@ def embedding_rows(data: Path) -> int:
     return len(load_vocabulary(data / VOCABULARY_FILE)) + FIRST_WORD_ID
 
 
-def split_statistics(split: Split, max_length: int) -> dict[str, float | int]:
-    """Sizes, lengths and the share of reviews cut short, for a human and `dvc metrics diff`."""
+def split_statistics(
+    split: Split, max_length: int, label_names: list[str] | None = None
+) -> dict[str, float | int | dict]:
+    """Sizes, label balance, lengths and the share of reviews cut short, for a human and
+    `dvc metrics diff`: with two labels the positive label's share, with more each label's."""
     lengths = split.lengths
     kept_tokens = np.minimum(lengths, max_length).sum()
+    names = label_names or ["negative", "positive"]
+    if len(names) == 2:
+        balance = {"positive_share": round(float(split.labels.mean()), 4) if len(split) else 0.0}
+    else:
+        balance = {
+            "label_shares": {
+                name: round(float(np.mean(split.labels == index)), 4) if len(split) else 0.0
+                for index, name in enumerate(names)
+            }
+        }
     return {
         "reviews": len(split),
-        "positive_share": round(float(split.labels.mean()), 4) if len(split) else 0.0,
+        **balance,
         "median_tokens": float(np.median(lengths)) if len(split) else 0.0,
         "p95_tokens": float(np.percentile(lengths, 95)) if len(split) else 0.0,
         "truncated_share": round(float((lengths > max_length).mean()), 4) if len(split) else 0.0,

@@ -14,20 +14,44 @@ FIGURES = {
 
 
 def markdown_report(
-    metrics: dict, baseline: dict, mistakes: list[dict], *, figures_folder: str = "figures"
+    metrics: dict,
+    baseline: dict,
+    mistakes: list[dict],
+    *,
+    figures_folder: str = "figures",
+    dataset: str = "IMDB",
+    label_names: list[str] | tuple[str, ...] = ("negative", "positive"),
+    train_test_overlap: int = 0,
 ) -> str:
     """A report a pull-request comment can paste: network vs linear baseline, per-class report.
 
     Args:
         figures_folder: where the figures stage writes its SVGs, relative to the report.
+        dataset: what the reviews are, as the report's first line names them.
+        train_test_overlap: test texts that also occur in the training reviews (warned of).
     """
-    network_f1 = metrics["report"]["positive"]["f1-score"]
+    names = list(label_names)
+    binary = len(names) == 2
+    f1_name = f"F1 ({names[1]})" if binary else "F1 (macro)"
+    network_f1 = metrics["report"][(names[1] if binary else "macro avg").replace(" ", "_")][
+        "f1-score"
+    ]
     lines = [
         "# Test-set report",
         "",
-        f"{metrics['reviews']:,} IMDB test reviews (never seen in training or validation).",
+        f"{metrics['reviews']:,} {dataset} test reviews (never seen in training or validation).",
         "",
-        "| model | accuracy | F1 (positive) | ROC AUC |",
+    ]
+    if train_test_overlap:
+        share = train_test_overlap / max(metrics["reviews"], 1)
+        lines += [
+            f"**Warning:** {train_test_overlap:,} test texts ({share:.2%}) also occur among the "
+            "training reviews: on them the test scores may overstate how the model does on new "
+            "text.",
+            "",
+        ]
+    lines += [
+        f"| model | accuracy | {f1_name} | ROC AUC |",
         "|---|---|---|---|",
         f"| network | {metrics['accuracy']:.4f} | {network_f1:.4f} | {metrics['roc_auc']:.4f} |",
         f"| TF-IDF + logistic regression | {baseline['accuracy']:.4f} | {baseline['f1']:.4f} "
@@ -45,20 +69,20 @@ def markdown_report(
             f"| {name.replace('_', ' ')} | {row['precision']:.4f} | {row['recall']:.4f} "
             f"| {row['f1-score']:.4f} | {row['support']:,} |"
         )
-    matrix = metrics["confusion_matrix"]
     lines += [
         "",
         "Confusion matrix (rows: actual, columns: predicted):",
         "",
-        "| | negative | positive |",
-        "|---|---|---|",
-        f"| negative | {matrix['true_negative']:,} | {matrix['false_positive']:,} |",
-        f"| positive | {matrix['false_negative']:,} | {matrix['true_positive']:,} |",
+        *_confusion_table(metrics["confusion_matrix"], names),
         "",
         "## Plots",
         "",
         "Loss and accuracy per epoch for the fit and validation reviews; the ROC curve and the",
-        "precision-recall curve of the positive class on the test set; and the confusion matrix",
+        "precision-recall curve of the positive class on the test set; and the confusion matrix"
+        if binary
+        else "Loss and accuracy per epoch for the fit and validation reviews; the ROC and the\n"
+        "precision-recall curves on the test set, one-vs-rest and micro-averaged over the labels;\n"
+        "and the confusion matrix",
         "of the test set. `dvc plots show` draws them interactively (`dvc plots diff main` on a",
         "branch: both revisions).",
         "",
@@ -66,12 +90,38 @@ def markdown_report(
         "",
         f"## The {len(mistakes)} test reviews the network got most confidently wrong",
         "",
-        "| true label | P(positive) | excerpt |",
-        "|---|---|---|",
     ]
+    if binary:
+        lines += [f"| true label | P({names[1]}) | excerpt |", "|---|---|---|"]
+    else:
+        lines += ["| true label | predicted | P(predicted) | excerpt |", "|---|---|---|---|"]
     for mistake in mistakes:
         excerpt = " ".join(mistake["excerpt"].replace("|", "\\|").split())
-        lines.append(
-            f"| {mistake['true_label']} | {mistake['probability_positive']:.4f} | {excerpt} |"
-        )
+        if binary:
+            cells = [mistake["true_label"], f"{mistake['probability_positive']:.4f}", excerpt]
+        else:
+            cells = [
+                mistake["true_label"],
+                mistake["predicted_label"],
+                f"{mistake['probability']:.4f}",
+                excerpt,
+            ]
+        lines.append(f"| {' | '.join(cells)} |")
     return "\n".join(lines) + "\n"
+
+
+def _confusion_table(matrix: dict, names: list[str]) -> list[str]:
+    """Markdown rows of the confusion matrix, actual by row, predicted by column."""
+    if len(names) == 2:
+        negative, positive = names
+        counts = {
+            negative: {negative: matrix["true_negative"], positive: matrix["false_positive"]},
+            positive: {negative: matrix["false_negative"], positive: matrix["true_positive"]},
+        }
+    else:
+        counts = matrix
+    rows = [f"| | {' | '.join(names)} |", "|---" * (len(names) + 1) + "|"]
+    for actual in names:
+        cells = " | ".join(f"{counts[actual][predicted]:,}" for predicted in names)
+        rows.append(f"| {actual} | {cells} |")
+    return rows

@@ -13,17 +13,19 @@ from sentiment.classifier.model.network import nested_layers
 def predict_probabilities(
     model: keras.Model, token_ids: np.ndarray, batch_size: int = 512
 ) -> np.ndarray:
-    """Positive-class probabilities of padded reviews (n, steps), in their order, shape (n,).
+    """Probabilities of padded reviews (n, steps), in their order: the positive label's, shape
+    (n,), for a two-label model; each label's, shape (n, N), for more.
 
     A model that masks padding is fed reviews of similar length together, cut to the longest.
     """
     by_length = model_masks_padding(model)
     words = np.count_nonzero(token_ids, axis=1)
-    probabilities = np.empty(len(token_ids), dtype=np.float32)
+    outputs = model.output_shape[-1]
+    probabilities = np.empty((len(token_ids), outputs), dtype=np.float32)
     for rows in length_batches(words, batch_size, None, by_length=by_length):
         batch = cut_padding(token_ids[rows]) if by_length else token_ids[rows]
-        probabilities[rows] = keras.ops.convert_to_numpy(model.predict_on_batch(batch))[:, 0]
-    return probabilities
+        probabilities[rows] = keras.ops.convert_to_numpy(model.predict_on_batch(batch))
+    return probabilities[:, 0] if outputs == 1 else probabilities
 
 
 def model_masks_padding(model: keras.Model) -> bool:
@@ -32,6 +34,7 @@ def model_masks_padding(model: keras.Model) -> bool:
 
 
 def validation_accuracy(model: keras.Model, validation: Split) -> float:
-    """The model's accuracy on the validation reviews at the 0.5 threshold, as Keras counts it."""
-    predicted = predict_probabilities(model, validation.token_ids) >= 0.5
+    """The model's accuracy on the validation reviews as Keras counts it (two labels: at 0.5)."""
+    probabilities = predict_probabilities(model, validation.token_ids)
+    predicted = probabilities >= 0.5 if probabilities.ndim == 1 else probabilities.argmax(axis=1)
     return float(np.mean(predicted == validation.labels))

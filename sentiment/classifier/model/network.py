@@ -106,7 +106,9 @@ def _summarise(features, pooling: str, dropout: float, name: str):
 
 
 def build_model(config: ModelConfig) -> keras.Model:
-    """An uncompiled sentiment model over (batch, steps) int token ids, any number of steps.
+    """An uncompiled classifier over (batch, steps) int token ids, any number of steps: its output
+    is the positive label's probability (batch, 1) with two labels, each label's (batch, N) with
+    more (config.classes).
 
     mask_padding makes the recurrent layers skip padding (id 0): a review then gets the same
     probability however much padding surrounds it, so batches can be cut to their longest review.
@@ -166,7 +168,7 @@ def _build(config: ModelConfig, obstacles: dict[str, str]) -> keras.Model:
     if not config.bidirectional:
         features = _recurrent(cell, units, name=cell, **recurrent)(embedded)
         features = _summarise(features, pooling, dropout, name=cell)
-        probability = layers.Dense(1, activation="sigmoid", name="probability")(features)
+        probability = _head(config.classes, name="probability")(features)
         return keras.Model(token_ids, probability, name=f"{cell}_classifier")
 
     backward = None
@@ -187,7 +189,7 @@ def _build(config: ModelConfig, obstacles: dict[str, str]) -> keras.Model:
     )(embedded)
     if merge_mode == "none":
         votes = [
-            layers.Dense(1, activation="sigmoid", name=f"{direction}_vote")(
+            _head(config.classes, name=f"{direction}_vote")(
                 _summarise(features, pooling, dropout, name=direction)
             )
             for direction, features in zip(("forward", "backward"), merged, strict=True)
@@ -195,8 +197,15 @@ def _build(config: ModelConfig, obstacles: dict[str, str]) -> keras.Model:
         probability = layers.Average(name="probability")(votes)
     else:
         features = _summarise(merged, pooling, dropout, name="bidirectional")
-        probability = layers.Dense(1, activation="sigmoid", name="probability")(features)
+        probability = _head(config.classes, name="probability")(features)
     return keras.Model(token_ids, probability, name=f"bidirectional_{cell}_{merge_mode}")
+
+
+def _head(classes: int, name: str) -> layers.Dense:
+    """The output layer: the positive label's probability for two labels, a softmax for more."""
+    if classes == 2:
+        return layers.Dense(1, activation="sigmoid", name=name)
+    return layers.Dense(classes, activation="softmax", name=name)
 
 
 def average_models(members: Sequence[keras.Model]) -> keras.Model:

@@ -1,4 +1,4 @@
-"""The served model: raw review strings in, positive-class probability out.
+"""The served model: raw review strings in, each label's probability and the predicted label out.
 
 The vectoriser repeats `sentiment.classifier.data.text` in TensorFlow ops, so the exported model
 needs no Python preprocessing and gives the probabilities the trained model gave on the same
@@ -96,7 +96,8 @@ def end_to_end_model(
     padding: str,
     truncating: str,
 ) -> keras.Model:
-    """The trained classifier behind a vectoriser: (batch,) strings -> (batch, 1) probability."""
+    """The trained classifier behind a vectoriser: (batch,) strings -> the classifier's output,
+    the positive label's probability (batch, 1) or each label's (batch, N)."""
     reviews = keras.Input(shape=(), dtype="string", name="review")
     token_ids = ReviewVectorizer(vocabulary, max_length, padding, truncating, name="vectorizer")(
         reviews
@@ -104,15 +105,34 @@ def end_to_end_model(
     return keras.Model(reviews, classifier(token_ids), name="review_sentiment")
 
 
-def write_saved_model(model: keras.Model, path: Path, *, decision_threshold: float) -> None:
-    """A SavedModel whose serving_default takes raw strings and gives probability and label."""
+def label_probabilities(output: tf.Tensor) -> tf.Tensor:
+    """Each label's probability (batch, N) from a classifier's output: a two-label model's
+    (batch, 1) positive-label probability becomes (1 - p, p)."""
+    if output.shape[-1] == 1:
+        return tf.concat([1.0 - output, output], axis=1)
+    return output
+
+
+def write_saved_model(
+    model: keras.Model, path: Path, *, decision_threshold: float, label_names: list[str]
+) -> None:
+    """A SavedModel whose serving_default takes raw strings and gives each label's probability
+    (in label_names' order) and the predicted label's name.
+
+    With two labels the second is predicted at or above decision_threshold; with more, the
+    likeliest.
+    """
     archive = keras.export.ExportArchive()
     archive.track(model)
+    names = tf.constant(label_names)
 
     def serve(reviews):
-        probability = model(reviews, training=False)[:, 0]
-        label = tf.cast(probability >= decision_threshold, tf.int32)
-        return {"probability": probability, "label": label}
+        probabilities = label_probabilities(model(reviews, training=False))
+        if len(label_names) == 2:
+            predicted = tf.cast(probabilities[:, 1] >= decision_threshold, tf.int32)
+        else:
+            predicted = tf.argmax(probabilities, axis=1, output_type=tf.int32)
+        return {"probabilities": probabilities, "label": tf.gather(names, predicted)}
 
     archive.add_endpoint(
         name=SERVING_SIGNATURE,
@@ -157,7 +177,8 @@ def read_model_card(folder: Path) -> dict:
 
 
 def load_serving_signature(folder: Path) -> tuple[Callable[[list[str]], np.ndarray], dict]:
-    """An export folder's serving_default as texts -> probabilities, and its model card.
+    """An export folder's serving_default as texts -> each label's probabilities (n, N), and its
+    model card.
 
     Refuses a folder without our model card, and a SavedModel whose signature is not ours.
     """
@@ -174,14 +195,14 @@ def load_serving_signature(folder: Path) -> tuple[Callable[[list[str]], np.ndarr
     _, inputs = serve.structured_input_signature
     outputs = serve.structured_outputs
     expected = {"reviews": tf.TensorSpec(shape=(None,), dtype=tf.string, name="reviews")}
-    if inputs != expected or set(outputs) != {"probability", "label"}:
+    if inputs != expected or set(outputs) != {"probabilities", "label"}:
         raise PipelineError(
             f"{folder}'s {SERVING_SIGNATURE} takes {sorted(inputs)} and gives {sorted(outputs)}, "
-            "not this pipeline's reviews -> probability, label: export again"
+            "not this pipeline's reviews -> probabilities, label: export again"
         )
 
     def probabilities(texts: list[str]) -> np.ndarray:
-        return serve(reviews=tf.constant(texts, dtype=tf.string))["probability"].numpy()
+        return serve(reviews=tf.constant(texts, dtype=tf.string))["probabilities"].numpy()
 
     return probabilities, card
 
@@ -197,31 +218,45 @@ def model_card(
 ) -> dict:
     """Everything that traces a served model back to the run and the commit that made it.
 
-    architecture: the trained model's layers in one line (`model.network.architecture`).
+    architecture: the trained model's layers in one line (`model.network.architecture`);
+    manifest: download's (the dataset, its labels in order, sizes and fingerprints).
     """
     commit = _git("rev-parse", "HEAD")
     changed = _git("status", "--porcelain", "--untracked-files=no")
+    labels = list(manifest["labels"])
+    binary = len(labels) == 2
+    f1_of = labels[1] if binary else "macro avg"
+    keras_output = "probability of the second label (batch, 1)" if binary else "each label's "
+    keras_output += "" if binary else f"probability (batch, {len(labels)})"
+    tflite_output = "probability (1, 1)" if binary else f"probabilities (1, {len(labels)})"
     return {
         "pipeline": PIPELINE,
         "model": architecture,
+        "labels": labels,
+        **({"positive_label": labels[1]} if binary else {}),
         "params": params,
         "data": manifest,
         "vocabulary_words": vocabulary_words,
         "test_metrics": {
             key: test_metrics[key] for key in ("accuracy", "roc_auc", "log_loss", "reviews")
         }
-        | {"f1_positive": test_metrics["report"]["positive"]["f1-score"]},
+        | {
+            f"f1_{f1_of.replace(' ', '_')}": test_metrics["report"][f1_of.replace(" ", "_")][
+                "f1-score"
+            ]
+        },
         "serving": {
             "saved_model": f"saved_model/, signature {SERVING_SIGNATURE}: reviews (batch of "
-            "strings) -> probability (float32), label (int32, 1 = positive)",
-            "keras": "model.keras: strings (batch,) -> probability (batch, 1)",
+            f"strings) -> probabilities (batch, {len(labels)}) float32 in the labels' order, "
+            "label (batch,) string: the predicted label's name",
+            "keras": f"model.keras: strings (batch,) -> {keras_output}",
             "decision_threshold": params["decision_threshold"],
         }
         | (
             {
                 "tflite": "model.tflite: token ids (1, max_length) int32, words numbered by "
                 "vocabulary.txt (line i = id i + 2; 0 padding, 1 unknown), padded and truncated "
-                "as params say -> probability (1, 1)"
+                f"as params say -> {tflite_output}"
             }
             if tflite
             else {}
@@ -261,20 +296,23 @@ def write_tflite(classifier: keras.Model, path: Path, max_length: int) -> None:
 
 
 def tflite_probabilities(path: Path, token_ids: np.ndarray) -> np.ndarray:
-    """Run a model.tflite from `write_tflite` on padded token ids, one review at a time."""
+    """Run a model.tflite from `write_tflite` on padded token ids, one review at a time: the
+    positive label's probabilities (n,) for a two-label model, each label's (n, N) for more."""
     interpreter = tf.lite.Interpreter(model_path=str(path))
     interpreter.allocate_tensors()
     (source,), (target,) = interpreter.get_input_details(), interpreter.get_output_details()
-    probabilities = np.empty(len(token_ids), dtype=np.float32)
+    outputs = int(target["shape"][-1])
+    probabilities = np.empty((len(token_ids), outputs), dtype=np.float32)
     for row, review in enumerate(np.asarray(token_ids, dtype=np.int32)):
         interpreter.set_tensor(source["index"], review[None, :])
         interpreter.invoke()
-        probabilities[row] = interpreter.get_tensor(target["index"])[0, 0]
-    return probabilities
+        probabilities[row] = interpreter.get_tensor(target["index"])[0]
+    return probabilities[:, 0] if outputs == 1 else probabilities
 
 
 def check_parity(served: np.ndarray, trained: np.ndarray, what: str, tolerance: float = 1e-5):
-    """Largest probability gap between a served form and the trained model; raises if too big."""
+    """Largest probability gap between a served form and the trained model, of any shape;
+    raises if too big."""
     gap = float(np.abs(np.asarray(served) - np.asarray(trained)).max()) if len(served) else 0.0
     if gap > tolerance:
         raise PipelineError(

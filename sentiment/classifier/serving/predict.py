@@ -52,7 +52,7 @@ EXCERPT_CHARS = 80
 DEFAULT_BATCH_SIZE = 512
 
 ReviewSource = Callable[[], Iterator[str]]  # each call reads the reviews again from the start
-Scorer = Callable[[list[str]], np.ndarray]  # reviews -> positive-class probabilities
+Scorer = Callable[[list[str]], np.ndarray]  # reviews -> each label's probabilities (n, N)
 
 
 def read_lines(stream: BinaryIO, source: str) -> Iterator[str]:
@@ -155,14 +155,31 @@ def batches(reviews: Iterable[str], batch_size: int) -> Iterator[list[str]]:
         yield batch
 
 
-def prediction_line(text: str, probability: float, threshold: float) -> str:
-    """One review's JSON line: label, probability and the review's start."""
-    record = {
-        "label": LABEL_NAMES[int(probability >= threshold)],
-        "probability": round(float(probability), 6),
-        "review": text[:EXCERPT_CHARS],
-    }
-    return json.dumps(record, ensure_ascii=False)
+def prediction_line(
+    text: str,
+    probabilities: np.ndarray,
+    threshold: float,
+    label_names: list[str] | tuple[str, ...] = LABEL_NAMES,
+) -> str:
+    """One review's JSON line: the predicted label, the probabilities and the review's start.
+
+    With two labels: the second label's probability (positive at or above threshold); with
+    more: each label's, the likeliest predicted.
+    """
+    if len(label_names) == 2:
+        positive = float(probabilities[1])
+        record = {
+            "label": label_names[int(positive >= threshold)],
+            "probability": round(positive, 6),
+        }
+    else:
+        record = {
+            "label": label_names[int(np.argmax(probabilities))],
+            "probabilities": {
+                name: round(float(p), 6) for name, p in zip(label_names, probabilities, strict=True)
+            },
+        }
+    return json.dumps(record | {"review": text[:EXCERPT_CHARS]}, ensure_ascii=False)
 
 
 def write_predictions(
@@ -172,6 +189,7 @@ def write_predictions(
     *,
     threshold: float,
     batch_size: int,
+    label_names: list[str] | tuple[str, ...] = LABEL_NAMES,
     on_batch: Callable[[int], object] = lambda reviews_scored: None,
 ) -> None:
     """Score reviews batch by batch, writing and flushing each batch's lines in input order.
@@ -183,8 +201,8 @@ def write_predictions(
         probabilities = score(batch)
         output.write(
             "".join(
-                prediction_line(text, probability, threshold) + "\n"
-                for text, probability in zip(batch, probabilities, strict=True)
+                prediction_line(text, row, threshold, label_names) + "\n"
+                for text, row in zip(batch, probabilities, strict=True)
             )
         )
         output.flush()
@@ -196,8 +214,9 @@ def shows_progress(stderr_is_terminal: bool, reviews: int, batch_size: int) -> b
     return stderr_is_terminal and reviews > batch_size
 
 
-def load_scorer(model: Path) -> tuple[Scorer, float]:
-    """texts -> probabilities, and the decision threshold the export was made with."""
+def load_scorer(model: Path) -> tuple[Scorer, float, list[str]]:
+    """texts -> each label's probabilities, the decision threshold the export was made with, and
+    the label names in their order (from the export's model card)."""
     from sentiment.tensorflow_start import import_tensorflow
 
     tf = import_tensorflow()
@@ -205,15 +224,16 @@ def load_scorer(model: Path) -> tuple[Scorer, float]:
 
     if model.is_dir():
         probabilities, card = export.load_serving_signature(model)
-        return probabilities, card["serving"]["decision_threshold"]
+        return probabilities, card["serving"]["decision_threshold"], card["labels"]
     keras_model = export.load_exported(model)
 
     def keras_probabilities(texts: list[str]) -> np.ndarray:
-        return keras_model.predict_on_batch(tf.constant(texts))[:, 0]
+        output = keras_model.predict_on_batch(tf.constant(texts))
+        return export.label_probabilities(tf.constant(output)).numpy()
 
-    # the threshold the export was made with, from the model card the export wrote beside it
-    threshold = export.read_model_card(model.parent)["serving"]["decision_threshold"]
-    return keras_probabilities, threshold
+    # the threshold and labels the export was made with, from the model card beside it
+    card = export.read_model_card(model.parent)
+    return keras_probabilities, card["serving"]["decision_threshold"], card["labels"]
 
 
 def positive_int(value: str) -> int:
@@ -247,7 +267,12 @@ def run(args: argparse.Namespace) -> None:
     count = check_reviews(source())
     if not args.model.exists():
         raise PipelineError(f"{args.model} does not exist: run `dvc repro export` first")
-    score, export_threshold = load_scorer(args.model)
+    score, export_threshold, label_names = load_scorer(args.model)
+    if args.threshold is not None and len(label_names) != 2:
+        raise PipelineError(
+            f"--threshold is for two labels and this model has {len(label_names)}: drop it "
+            "(the likeliest label is predicted)"
+        )
     threshold = export_threshold if args.threshold is None else args.threshold
     show = shows_progress(sys.stderr.isatty(), count, args.batch_size)
     try:
@@ -258,6 +283,7 @@ def run(args: argparse.Namespace) -> None:
                 sys.stdout,
                 threshold=threshold,
                 batch_size=args.batch_size,
+                label_names=label_names,
                 on_batch=progress.update,
             )
     except BrokenPipeError:

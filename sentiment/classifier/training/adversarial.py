@@ -24,6 +24,7 @@ import numpy as np
 import tensorflow as tf
 
 from sentiment.classifier.model.layers import NORM_FLOOR, PERTURBATION
+from sentiment.classifier.training.objectives import accuracy_metric, divergence_for
 
 TINY = 1e-30  # a float32 far below any gradient yet still normal: 0 / TINY is 0
 # The finite-difference step of the power iteration that finds the virtual adversarial direction
@@ -49,17 +50,6 @@ def unit_direction(values: tf.Tensor, mask: tf.Tensor | None) -> tf.Tensor:
     return values / norm
 
 
-def binary_divergence(reference: tf.Tensor, moved: tf.Tensor) -> tf.Tensor:
-    """Mean KL divergence between Bernoulli predictions: reference (fixed) to moved."""
-    epsilon = keras.config.epsilon()
-    p = tf.clip_by_value(reference, epsilon, 1.0 - epsilon)
-    q = tf.clip_by_value(moved, epsilon, 1.0 - epsilon)
-    divergence = p * (tf.math.log(p) - tf.math.log(q)) + (1.0 - p) * (
-        tf.math.log(1.0 - p) - tf.math.log(1.0 - q)
-    )
-    return tf.reduce_mean(divergence)
-
-
 class AdversarialTrainer(keras.Model):
     """Trains `classifier` (built with its NormalisedEmbedding and EmbeddingPerturbation) with
     the adversarial terms added to its loss; predicts and evaluates as the classifier does.
@@ -76,7 +66,10 @@ class AdversarialTrainer(keras.Model):
         self.perturbation_layer = classifier.get_layer(PERTURBATION)
         self.noise_seeds = keras.random.SeedGenerator()  # seeded by keras' global seed
         self.loss_tracker = keras.metrics.Mean(name="loss")
-        self.accuracy = keras.metrics.BinaryAccuracy(name="accuracy")
+        classes = classifier.output_shape[-1]
+        classes = 2 if classes == 1 else classes
+        self.accuracy = accuracy_metric(classes)
+        self.divergence = divergence_for(classes)
 
     @property
     def metrics(self):
@@ -132,9 +125,9 @@ class AdversarialTrainer(keras.Model):
         )
         with tf.GradientTape() as direction_tape:
             direction_tape.watch(start)
-            divergence = binary_divergence(reference, self._perturbed(token_ids, start))
+            divergence = self.divergence(reference, self._perturbed(token_ids, start))
         direction = tf.stop_gradient(direction_tape.gradient(divergence, start))
         moved = self._perturbed(
             token_ids, self.virtual_adversarial * unit_direction(direction, mask)
         )
-        return binary_divergence(reference, moved)
+        return self.divergence(reference, moved)

@@ -22,6 +22,7 @@ from sentiment.classifier.model.network import (
 from sentiment.classifier.model.private_apis import multi_worker_fit
 from sentiment.classifier.training.adversarial import AdversarialTrainer, word_frequencies
 from sentiment.classifier.training.distribution import strategy_scope
+from sentiment.classifier.training.objectives import accuracy_metric, loss_for
 from sentiment.console import log
 from sentiment.errors import PipelineError
 from sentiment.params import ModelConfig, TrainingConfig
@@ -144,7 +145,7 @@ def _adversarial_trainer(
         adversarial=model_config.adversarial,
         virtual_adversarial=model_config.virtual_adversarial,
     )
-    trainer.compile(optimizer=_optimizer(training_config), loss=keras.losses.BinaryCrossentropy())
+    trainer.compile(optimizer=_optimizer(training_config), loss=loss_for(model_config.classes))
     return trainer
 
 
@@ -152,8 +153,8 @@ def _compiled_model(model_config: ModelConfig, training_config: TrainingConfig) 
     model = build_model(model_config)
     model.compile(
         optimizer=_optimizer(training_config),
-        loss=keras.losses.BinaryCrossentropy(),
-        metrics=[keras.metrics.BinaryAccuracy(name="accuracy")],
+        loss=loss_for(model_config.classes),
+        metrics=[accuracy_metric(model_config.classes)],
     )
     return model
 
