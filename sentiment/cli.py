@@ -54,6 +54,10 @@ BENCHMARKS = {
         "sentiment.measurement.flops",
         "training FLOPs per review, the GFLOP/s reached and the machine's matmul rate",
     ),
+    "data": (
+        "sentiment.measurement.data_benchmark",
+        "the data stages' time and peak memory as a data file grows",
+    ),
 }
 
 

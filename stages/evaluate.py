@@ -54,6 +54,7 @@ def main() -> None:
     predicted = evaluation.predicted_labels(probabilities, params["decision_threshold"])
     baseline = json.loads(args.baseline.read_text())
     statistics = json.loads(args.statistics.read_text())
+    manifest = read_manifest(args.reviews)
 
     args.plots.mkdir(parents=True, exist_ok=True)
     write_json(args.metrics, metrics)
@@ -75,7 +76,8 @@ def main() -> None:
             baseline,
             mistakes,
             figures_folder=figures_folder,
-            dataset=dataset_name(read_manifest(args.reviews)["dataset"]),
+            dataset=dataset_name(manifest["dataset"]),
+            manifest=manifest,
             label_names=label_names,
             train_test_overlap=statistics.get("train_test_overlap", 0),
         ),

@@ -328,6 +328,7 @@ def test_own_multi_label_data_through_dvc_exp_run_and_a_data_change_reruns_from_
     assert json.loads(predicted.splitlines()[-1])["label"] == "high"
     run("git", "add", "-A")
     run("git", "commit", "-qm", "own data run")
+    run("git", "branch", "base")
 
     assert "didn't change" in dvc(run, "exp", "run")  # the same data: nothing re-runs
     graded_csv(repo / "data/reviews.csv", relabel=30)  # the user relabels 30 reviews
@@ -335,6 +336,21 @@ def test_own_multi_label_data_through_dvc_exp_run_and_a_data_change_reruns_from_
     assert "data/reviews.csv" in dvc(run, "status", "download")
     rerun = dvc(run, "exp", "run")
     assert "Running stage 'download'" in rerun
+    run("git", "checkout", "-qb", "relabelled")
+    run("git", "add", "-A")
+    run("git", "commit", "-qm", "30 reviews relabelled")
+
+    compared = subprocess.run(
+        [sys.executable, "-m", "sentiment", "compare", "base"],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+    )
+    text = " ".join(compared.stdout.split())
+    assert "## Data changed against base" in text, compared.stdout + compared.stderr
+    assert "Over all splits: 0 reviews added, 0 removed, 30 relabelled" in text
+    assert "| train | " in text and "labels before" in text
+    assert "No noise record for base's configuration" in text  # measured for IMDB only
 
 
 @pytest.fixture(scope="module")
@@ -465,3 +481,30 @@ def test_a_three_label_export_serves_each_label_and_the_name(graded_splits, tmp_
     out = serve(reviews=tf.constant(["superb brilliant", "dreadful abysmal"]))
     assert out["probabilities"].shape == (2, 3)
     assert {label.decode() for label in out["label"].numpy()} <= set(names)
+
+
+@pytest.mark.slow
+def test_the_data_benchmark_measures_each_data_stage_at_each_size():
+    result = subprocess.run(
+        [sys.executable, "-m", "sentiment", "benchmark", "data", "--rows", "300", "600"],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stderr
+    record = json.loads(result.stdout.splitlines()[-1])
+    assert [(run["rows"], run["stage"]) for run in record["runs"]] == [
+        (300, "download"),
+        (300, "preprocess"),
+        (600, "download"),
+        (600, "preprocess"),
+    ]
+    assert all(run["wall_s"] > 0 and run["peak_rss_mb"] > 0 for run in record["runs"])
+    assert record["growth"]["download"]["rows"] == 2.0
+    assert "download: rows x2, wall time x" in result.stdout
+
+
+def test_a_byte_order_mark_is_not_part_of_the_first_column(tmp_path):
+    (tmp_path / "excel.csv").write_bytes("\ufeffreview,grade\na,x\nb,y\n".encode())
+    texts, labels = read_table(tmp_path / "excel.csv", text_column="review", label_column="grade")
+    assert texts == ["a", "b"] and labels == ["x", "y"]

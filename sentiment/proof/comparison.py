@@ -26,6 +26,7 @@ import yaml
 
 from sentiment.errors import CheckFailed, PipelineError
 from sentiment.files import write_text
+from sentiment.proof.data_changes import data_section
 from sentiment.proof.records import HEADLINE_METRICS, NOISE_FILE, TEST_METRICS
 from sentiment.proof.reproduction import params_measured_differently
 from sentiment.tools import dvc, dvc_json, git_has, git_show
@@ -158,6 +159,7 @@ def compare_with(base: str, figures: Path | None = None) -> tuple[str, str | Non
         f"## Metrics changed against {base}\n",
         dvc("metrics", "diff", base, "--md") or "No metric changed.\n",
     ]
+    parts.append(data_section(base))
     noise, no_noise_because = noise_record(base)
     changes = metric_changes(base, include_unchanged=True)
     parts += ["## Against the noise\n", noise_table(changes, noise, base, no_noise_because)]

@@ -98,7 +98,7 @@ def read_table(path: Path, *, text_column: str, label_column: str) -> Table:
                 sep="," if kind == "csv" else "\t",
                 dtype=str,
                 keep_default_na=False,
-                encoding="utf-8",
+                encoding="utf-8-sig",  # a byte-order mark is not part of the first column's name
             )
         elif kind == "jsonl":
             frame = pd.read_json(path, lines=True, dtype=False, encoding="utf-8")

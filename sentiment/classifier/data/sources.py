@@ -130,12 +130,14 @@ def read_files(
         split: [(text, index[label]) for text, label in zip(*table, strict=True)]
         for split, table in tables.items()
     }
+    described = {split: path.relative_to(root).as_posix() for split, path in files.items()}
+    source = ", ".join(described.values())
     if "test" not in reviews:
         reviews["train"], reviews["test"] = _carve_test(
             reviews["train"], names, test_split=test_split, seed=seed, where=files["train"]
         )
-    described = {split: path.relative_to(root).as_posix() for split, path in files.items()}
-    return Dataset(reviews, names, f"files {', '.join(described.values())}", described)
+        source += f" (test split carved: {test_split:g})"
+    return Dataset(reviews, names, source, described)
 
 
 def _carve_test(

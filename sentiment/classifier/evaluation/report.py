@@ -22,6 +22,7 @@ def markdown_report(
     dataset: str = "IMDB",
     label_names: list[str] | tuple[str, ...] = ("negative", "positive"),
     train_test_overlap: int = 0,
+    manifest: dict | None = None,
 ) -> str:
     """A report a pull-request comment can paste: network vs linear baseline, per-class report.
 
@@ -29,6 +30,7 @@ def markdown_report(
         figures_folder: where the figures stage writes its SVGs, relative to the report.
         dataset: what the reviews are, as the report's first line names them.
         train_test_overlap: test texts that also occur in the training reviews (warned of).
+        manifest: download's, whose files and split sizes the report names.
     """
     names = list(label_names)
     binary = len(names) == 2
@@ -42,6 +44,12 @@ def markdown_report(
         f"{metrics['reviews']:,} {dataset} test reviews (never seen in training or validation).",
         "",
     ]
+    if manifest and manifest.get("files"):
+        files = ", ".join(f"`{path}`" for path in manifest["files"].values())
+        sizes = ", ".join(
+            f"{split} {stats['reviews']:,}" for split, stats in manifest["splits"].items()
+        )
+        lines += [f"Read from {files}: {sizes} reviews; labels {', '.join(names)}.", ""]
     if train_test_overlap:
         share = train_test_overlap / max(metrics["reviews"], 1)
         lines += [
