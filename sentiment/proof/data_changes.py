@@ -79,7 +79,8 @@ def raw_data_hash(lock_text: bytes | str | None) -> str | None:
 
 
 def split_changes(old: dict[str, str], new: dict[str, str]) -> dict[str, int]:
-    """Reviews (by text) added, removed and relabelled between two versions of a split."""
+    """Reviews added, removed and relabelled between two versions of a split, told apart by
+    their text (a text repeated in a split counts once)."""
     kept = old.keys() & new.keys()
     return {
         "added": len(new.keys() - old.keys()),
@@ -124,11 +125,16 @@ def data_section(base: str, root: Path = Path(".")) -> str:
         "labels after |",
         "|---|---|---|---|---|---|---|---|",
     ]
+
+    def reviews(manifest: dict, split: str) -> int:  # the manifest counts repeated texts too
+        return (manifest["splits"].get(split) or {}).get("reviews", 0)
+
     for split in splits:
         before, after = old_records.get(split, {}), new_records.get(split, {})
         moved = split_changes(before, after)
         rows.append(
-            f"| {split} | {len(before):,} | {len(after):,} | {moved['added']:,} | "
+            f"| {split} | {reviews(old_manifest, split):,} | {reviews(new_manifest, split):,} | "
+            f"{moved['added']:,} | "
             f"{moved['removed']:,} | {moved['relabelled']:,} | {_balance(before)} | "
             f"{_balance(after)} |"
         )
