@@ -35,6 +35,14 @@ COMMANDS = {
         "sentiment.proof.pull_request",
         "the pull-request workflow's steps: get the data, post the comparison as a comment",
     ),
+    "tune": (
+        "sentiment.tuning.study",
+        "search params.yaml with Optuna on DVC's queue; confirm the winner over seeds",
+    ),
+    "apply-params": (
+        "sentiment.tuning.overlay",
+        "write a params overlay (a study's best.yaml) into params.yaml, or run it",
+    ),
     "write-plots-page": (
         "sentiment.proof.plots_page",
         "write the `dvc plots` page that draws offline (Vega inlined)",

@@ -1,4 +1,5 @@
-"""Stage baseline: TF-IDF + logistic regression on the same splits, for every report."""
+"""Stage baseline: NBSVM-style naive-Bayes n-grams with logistic regression, on the network's
+splits, chosen on its validation split, for every report."""
 
 import argparse
 from pathlib import Path

@@ -20,12 +20,12 @@ LEVELS = (
         "sentiment.classifier.serving",
     ),
     ("sentiment.proof",),
-    ("sentiment.measurement",),
+    ("sentiment.measurement", "sentiment.tuning"),
     ("sentiment.cli",),
     ("sentiment.__main__",),  # `python -m sentiment`: the command line again
 )
 PRODUCT = "sentiment.classifier"
-NOT_PRODUCT = ("sentiment.proof", "sentiment.measurement", "sentiment.cli")
+NOT_PRODUCT = ("sentiment.proof", "sentiment.measurement", "sentiment.tuning", "sentiment.cli")
 ROOMS = {room: level for level, rooms in enumerate(LEVELS) for room in rooms}
 
 

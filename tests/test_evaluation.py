@@ -3,6 +3,7 @@ import io
 import json
 
 import numpy as np
+import pytest
 
 from sentiment.classifier.data.synthetic import make_synthetic
 from sentiment.classifier.evaluation.baseline import fit_and_score_baseline
@@ -67,6 +68,22 @@ def test_baseline_beats_chance_on_synthetic_reviews():
     assert metrics["accuracy"] > 0.6 and metrics["roc_auc"] > 0.65
 
 
+def test_the_baseline_chooses_on_validation_and_never_reads_the_test_labels():
+    from sentiment.classifier.evaluation.baseline import LONGEST_NGRAMS, REGULARISATION
+
+    reviews = make_synthetic(400)
+    chosen = fit_and_score_baseline(reviews, validation_split=0.2, seed=1)
+    assert chosen["longest_ngram"] in LONGEST_NGRAMS
+    assert chosen["regularisation"] in REGULARISATION
+    assert chosen["features"] > 0 and 0.5 < chosen["validation_accuracy"] <= 1.0
+    flipped = dict(reviews, test=[(text, 1 - label) for text, label in reviews["test"]])
+    again = fit_and_score_baseline(flipped, validation_split=0.2, seed=1)
+    same_choice = ("longest_ngram", "regularisation", "features", "validation_accuracy")
+    assert {key: again[key] for key in same_choice} == {key: chosen[key] for key in same_choice}
+    assert again["accuracy"] == pytest.approx(1 - chosen["accuracy"])  # the same predictions
+    assert fit_and_score_baseline(reviews, validation_split=0.2, seed=1) == chosen  # exact
+
+
 def test_report_puts_the_network_beside_the_baseline():
     metrics = score_predictions(LABELS, PROBABILITIES, decision_threshold=0.5)
     baseline = {"accuracy": 0.9, "f1": 0.9, "roc_auc": 0.95, "features": 10}
@@ -75,7 +92,7 @@ def test_report_puts_the_network_beside_the_baseline():
     )
     report = markdown_report(metrics, baseline, mistakes)
     assert f"| network | {metrics['accuracy']:.4f} |" in report
-    assert "| TF-IDF + logistic regression | 0.9000 | 0.9000 | 0.9500 |" in report
+    assert "| NBSVM baseline | 0.9000 | 0.9000 | 0.9500 |" in report
     assert f"| network minus baseline | {metrics['accuracy'] - 0.9:+.4f} |" in report
     assert "| macro avg |" in report and "most confidently wrong" in report
     assert report.count("a \\| b") == 3  # table cells escape the pipe

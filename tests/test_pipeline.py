@@ -80,7 +80,7 @@ def test_repro_then_merge_mode_experiment_then_metrics_diff(project):
     assert (repo / "models/export/saved_model/saved_model.pb").exists()
     assert (repo / "metrics/train/plots/metrics/eval/accuracy.tsv").exists()
     report = (repo / "metrics/report.md").read_text()
-    assert "| TF-IDF + logistic regression |" in report
+    assert "| NBSVM baseline |" in report
     assert "![ROC curve (test)](figures/roc.svg)" in report
     assert (repo / "metrics/figures/roc.svg").read_text().startswith("<svg")
     plots = json.loads(dvc(run, "plots", "show", "--json"))["data"]

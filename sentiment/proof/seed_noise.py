@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import subprocess
 import tempfile
 import time
 from pathlib import Path
@@ -35,6 +34,7 @@ from sentiment.console import log
 from sentiment.errors import PipelineError
 from sentiment.files import write_json
 from sentiment.params import load_params
+from sentiment.proof.experiment_queue import ExperimentQueue
 from sentiment.proof.project_copy import copy_project, project_env
 from sentiment.proof.records import (
     HEADLINE_METRICS,
@@ -44,11 +44,10 @@ from sentiment.proof.records import (
     TEST_METRICS,
     flatten,
 )
-from sentiment.tools import DVC, dvc, git
+from sentiment.tools import dvc, git
 
 DEFAULT_SEEDS = (42, 1, 2, 3, 4, 5, 6, 7, 8, 9)
 DEFAULT_EMULATIONS = ("ONEDNN_MAX_CPU_ISA=AVX", "TF_ENABLE_ONEDNN_OPTS=0")
-QUEUE_POLL_S = 5
 
 
 def read_metrics(project: Path) -> dict[str, dict[str, float]]:
@@ -120,45 +119,24 @@ class Sweep:
 
     def run_queue(self, seeds: list[int]) -> dict[int, dict[str, dict[str, float]]]:
         """Queue one experiment per seed, run them, and return each one's metrics."""
-        for seed in seeds:
-            self.dvc("exp", "run", "--queue", "-S", f"seed={seed}", "-n", f"seed-{seed}")
-        # The worker it starts inherits its output: captured, the call would wait for the queue.
-        subprocess.run(
-            [*DVC, "queue", "start", "-j", "1"],
-            cwd=self.project,
-            env=project_env(self.mirror),
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            check=True,
-        )
+        queue = ExperimentQueue(self.project, project_env(self.mirror))
+        names = {f"seed-{seed}": seed for seed in seeds}
+        for name, seed in names.items():
+            queue.queue(name, {"seed": seed})
+        queue.start(jobs=1)
         with tqdm(total=len(seeds), desc="noise: queued seeds", unit="run") as progress:
-            while True:
-                status = self.dvc("queue", "status")
-                progress.update(status.count("Success") - progress.n)
-                if "Failed" in status:
-                    raise PipelineError(f"a queued experiment failed:\n{status}")
-                if not any(state in status for state in ("Queued", "Running")):
-                    break
-                time.sleep(QUEUE_POLL_S)
-        return self.queued_metrics()
 
-    def queued_metrics(self) -> dict[int, dict[str, dict[str, float]]]:
-        """{seed: metrics} of the experiments named seed-N, from `dvc exp show --json`."""
-        shown = json.loads(self.dvc("exp", "show", "--json"))
-        baseline = next(row for row in shown if row["rev"] != "workspace")
-        found = {}
-        for group in baseline.get("experiments") or []:
-            for revision in group["revs"]:
-                name = revision.get("name") or ""
-                if not name.startswith("seed-"):
-                    continue
-                metrics = revision["data"]["metrics"]
-                found[int(name.removeprefix("seed-"))] = {
-                    path: flatten(metrics[path]["data"])
-                    for path in METRICS_FILES
-                    if "data" in metrics.get(path, {})  # not "error": the run wrote the file
-                }
-        return found
+            def finished(name: str, status: str) -> None:
+                if status != "Success":
+                    raise PipelineError(
+                        f"the queued experiment {name} failed: {queue.log_tail(name)} "
+                        f"(`dvc queue logs {name}` in {self.project})"
+                    )
+                progress.update()
+
+            queue.wait(names, on_finished=finished)
+        results = queue.results()
+        return {seed: results[name]["metrics"] for name, seed in names.items() if name in results}
 
     def run_workspace(self, force: bool, **environment: str) -> tuple[dict, dict]:
         """`dvc repro` in the copy (every stage when forced); its metrics and platform record."""

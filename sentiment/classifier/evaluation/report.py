@@ -62,11 +62,22 @@ def markdown_report(
         f"| model | accuracy | {f1_name} | ROC AUC |",
         "|---|---|---|---|",
         f"| network | {metrics['accuracy']:.4f} | {network_f1:.4f} | {metrics['roc_auc']:.4f} |",
-        f"| TF-IDF + logistic regression | {baseline['accuracy']:.4f} | {baseline['f1']:.4f} "
+        f"| NBSVM baseline | {baseline['accuracy']:.4f} | {baseline['f1']:.4f} "
         f"| {baseline['roc_auc']:.4f} |",
         f"| network minus baseline | {metrics['accuracy'] - baseline['accuracy']:+.4f} "
         f"| {network_f1 - baseline['f1']:+.4f} | {metrics['roc_auc'] - baseline['roc_auc']:+.4f} |",
         "",
+    ]
+    if "longest_ngram" in baseline:
+        lines += [
+            "The baseline: binary n-grams of up to "
+            f"{baseline['longest_ngram']} words weighted by their naive-Bayes log-count ratios, "
+            f"logistic regression with C = {baseline['regularisation']:g} "
+            f"({baseline['features']:,} features), both chosen on the validation split "
+            f"(accuracy {baseline['validation_accuracy']:.4f}).",
+            "",
+        ]
+    lines += [
         "## Classification report (network)",
         "",
         "| class | precision | recall | F1 | support |",

@@ -1,0 +1,163 @@
+"""Experiments through DVC's own queue: queue them by name, run them on N workers, read them back.
+
+Each experiment is `dvc exp run --queue -S key=value ... -n NAME`, so it shows in `dvc exp show`
+with its params and metrics and its outputs sit in the DVC cache. `wait` polls `dvc queue status`
+until the named experiments have finished, timing each one and sampling the memory of the stage
+processes the workers run.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sentiment.errors import PipelineError
+from sentiment.proof.records import METRICS_FILES, flatten
+from sentiment.tools import DVC, dvc
+
+POLL_S = 2.0
+FINISHED = ("Success", "Failed")
+# Where DVC's queue workers run each experiment (a temporary copy of the repository).
+EXPERIMENT_FOLDERS = ".dvc/tmp/exps"
+
+
+def setting(key: str, value: object) -> str:
+    """`key=value` for `dvc exp run -S`, the value as YAML reads it back."""
+    if isinstance(value, bool):
+        text = "true" if value else "false"
+    elif isinstance(value, str):
+        # quoted where YAML would read another type, or DVC would sweep a comma list
+        plain = value and value.strip() == value and not any(c in value for c in ",:#[]{}'\"")
+        text = value if plain and not _other_type(value) else json.dumps(value)
+    else:
+        text = repr(value)
+    return f"{key}={text}"
+
+
+def _other_type(text: str) -> bool:
+    import yaml
+
+    return not isinstance(yaml.safe_load(text), str)
+
+
+@dataclass
+class Finished:
+    """How each experiment ended: its status, seconds from running to finished, peak memory."""
+
+    status: dict[str, str] = field(default_factory=dict)
+    seconds: dict[str, float] = field(default_factory=dict)
+    peak_memory_mb: float = 0.0
+
+
+class ExperimentQueue:
+    """DVC's experiment queue of the repository at `root`."""
+
+    def __init__(self, root: Path, env: Mapping[str, str] | None = None):
+        self.root, self.env = root, dict(env) if env is not None else None
+
+    def dvc(self, *args: str, shown_lines: int = 20) -> str:
+        return dvc(*args, cwd=self.root, env=self.env, shown_lines=shown_lines)
+
+    def queue(self, name: str, overrides: Mapping[str, object]) -> None:
+        """Queue one experiment with these params changed."""
+        settings = [arg for key, value in overrides.items() for arg in ("-S", setting(key, value))]
+        self.dvc("exp", "run", "--queue", *settings, "-n", name)
+
+    def start(self, jobs: int) -> None:
+        """Start `jobs` workers (those already running are kept)."""
+        # The worker it starts inherits its output: captured, the call would wait for the queue.
+        subprocess.run(
+            [*DVC, "queue", "start", "-j", str(jobs)],
+            cwd=self.root,
+            env=self.env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            check=True,
+        )
+
+    def statuses(self) -> dict[str, str]:
+        """{experiment name: Queued | Running | Success | Failed} of the queue's tasks."""
+        found = {}
+        for line in self.dvc("queue", "status").splitlines()[1:]:
+            words = line.split()
+            if len(words) >= 4 and words[-1] in ("Queued", "Running", *FINISHED):
+                found[words[1]] = words[-1]
+        return found
+
+    def wait(
+        self, names: Iterable[str], on_finished: Callable[[str, str], None] | None = None
+    ) -> Finished:
+        """Poll until every named experiment has finished; `on_finished(name, status)` as each
+        does. A name the queue does not know counts as failed."""
+        waiting, finished = set(names), Finished()
+        started: dict[str, float] = {}
+        while waiting:
+            statuses = self.statuses()
+            now = time.monotonic()
+            for name in sorted(waiting):
+                status = statuses.get(name, "Failed")
+                if status == "Running":
+                    started.setdefault(name, now)
+                elif status in FINISHED:
+                    waiting.discard(name)
+                    finished.status[name] = status
+                    finished.seconds[name] = round(now - started.get(name, now), 1)
+                    if on_finished is not None:
+                        on_finished(name, status)
+            finished.peak_memory_mb = max(finished.peak_memory_mb, self._stage_memory_mb())
+            if waiting:
+                time.sleep(POLL_S)
+        return finished
+
+    def _stage_memory_mb(self) -> float:
+        """The largest resident memory of a process running in an experiment's folder, in MB."""
+        import psutil
+
+        folder = str((self.root / EXPERIMENT_FOLDERS).resolve())
+        largest = 0
+        for process in psutil.process_iter(["cwd", "memory_info"]):
+            cwd, memory = process.info.get("cwd"), process.info.get("memory_info")
+            if cwd and memory and cwd.startswith(folder):
+                largest = max(largest, memory.rss)
+        return round(largest / 1e6, 1)
+
+    def log_tail(self, name: str, lines: int = 1) -> str:
+        """The last lines an experiment's run wrote (why it failed)."""
+        try:
+            written = self.dvc("queue", "logs", name).strip().splitlines()
+        except PipelineError as error:
+            return str(error)
+        useful = [line for line in written if line.strip()]
+        return "\n".join(useful[-lines:]) or "no output"
+
+    def results(self) -> dict[str, dict]:
+        """{experiment name: {"params": params.yaml, "metrics": {file: {metric: value}}}} of the
+        experiments on the current commit, from `dvc exp show --json`."""
+        shown = json.loads(self.dvc("exp", "show", "--json"))
+        base = next(row for row in shown if row["rev"] != "workspace")
+        found = {}
+        for group in base.get("experiments") or []:
+            for revision in group["revs"]:
+                data, name = revision.get("data") or {}, revision.get("name")
+                if not name or not data:
+                    continue
+                metrics = data.get("metrics") or {}
+                found[name] = {
+                    "params": ((data.get("params") or {}).get("params.yaml") or {}).get("data", {}),
+                    "metrics": {
+                        path: flatten(metrics[path]["data"])
+                        for path in METRICS_FILES
+                        if "data" in metrics.get(path, {})  # not "error": the run wrote the file
+                    },
+                }
+        return found
+
+
+def metric(result: dict, path: str, name: str) -> float | None:
+    """One metric of an experiment's results, None where it has none."""
+    value = result.get("metrics", {}).get(path, {}).get(name)
+    return float(value) if value is not None else None
