@@ -43,6 +43,14 @@ COMMANDS = {
         "sentiment.tuning.overlay",
         "write a params overlay (a study's best.yaml) into params.yaml, or run it",
     ),
+    "record": (
+        "sentiment.proof.run_record",
+        "run a command that makes a result and record it in metrics/records/NAME.json",
+    ),
+    "imdb-source": (
+        "sentiment.proof.imdb_source",
+        "where the download stage would get IMDB from here: mirror, tensorflow-datasets, or none",
+    ),
     "write-plots-page": (
         "sentiment.proof.plots_page",
         "write the `dvc plots` page that draws offline (Vega inlined)",

@@ -1,6 +1,7 @@
 """Start TensorFlow as the project runs it: one thread per op, and quiet for commands people read.
 
-`run_ops_single_threaded` is what every stage that runs the model calls first.
+`run_ops_single_threaded` is what every stage that runs the model calls first (it imports
+TensorFlow through `import_tensorflow`).
 
 `import_tensorflow` starts TensorFlow without its start-up chatter on stderr.
 
@@ -59,7 +60,7 @@ def filtered_stderr(chatter: re.Pattern[bytes]) -> Iterator[None]:
 
 def import_tensorflow() -> ModuleType:
     """TensorFlow, imported and with its devices found, without start-up chatter on stderr."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # oneDNN and CPU-instruction notes
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # oneDNN notes (see console.run_main)
     with filtered_stderr(START_UP_CHATTER):
         import tensorflow as tf
 
@@ -75,7 +76,6 @@ def run_ops_single_threaded() -> None:
     adds synchronisation (measured: about 12% more reviews/s on 2 cores). Has no effect once
     TensorFlow has started, e.g. in a test session.
     """
-    import tensorflow as tf
-
+    tf = import_tensorflow()  # quietly: stages print no TensorFlow start-up chatter
     with contextlib.suppress(RuntimeError):  # TensorFlow already started: keep its settings
         tf.config.threading.set_intra_op_parallelism_threads(1)

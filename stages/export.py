@@ -31,8 +31,9 @@ def main() -> None:
     args = parser.parse_args()
     params = stage_params("export", args.params)
 
-    import tensorflow as tf
+    from sentiment.tensorflow_start import import_tensorflow
 
+    tf = import_tensorflow()  # quietly, before the modules that import it
     from sentiment.classifier.model.fast_layers import with_stock_layers
     from sentiment.classifier.model.inference import predict_probabilities
     from sentiment.classifier.model.network import architecture

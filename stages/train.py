@@ -35,10 +35,11 @@ def main() -> None:
     )
     training_config = TrainingConfig.from_params(params)
 
-    from sentiment.classifier.training.distribution import is_chief
     from sentiment.tensorflow_start import run_ops_single_threaded
 
-    run_ops_single_threaded()
+    run_ops_single_threaded()  # before any module that imports TensorFlow
+    from sentiment.classifier.training.distribution import is_chief
+
     with contextlib.ExitStack() as scratch:
         if training_config.distribute == "multi_worker" and not is_chief():
             # Another worker of the cluster: it trains with the chief, which writes the results.

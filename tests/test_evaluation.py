@@ -68,6 +68,42 @@ def test_baseline_beats_chance_on_synthetic_reviews():
     assert metrics["accuracy"] > 0.6 and metrics["roc_auc"] > 0.65
 
 
+def test_the_baselines_ngrams_are_scikit_learns_binary_counts_in_another_column_order():
+    from sklearn.feature_extraction.text import CountVectorizer
+
+    from sentiment.classifier.data.text import tokenize
+    from sentiment.classifier.evaluation.baseline import MIN_REVIEWS, NgramVocabulary
+
+    reviews = make_synthetic(300)
+    fit = [text for text, _ in reviews["train"]]
+    other = [text for text, _ in reviews["test"]] + ["words never seen", ""]
+    ours = NgramVocabulary(3).fit(fit)
+    theirs = CountVectorizer(
+        tokenizer=tokenize,
+        lowercase=False,
+        token_pattern=None,
+        ngram_range=(1, 3),
+        binary=True,
+        min_df=MIN_REVIEWS,
+    ).fit(fit)
+    words = {number: word for word, number in ours.words.items()}
+
+    def spelled(gram: int) -> str:
+        digits = []
+        while gram:
+            gram, digit = divmod(gram, ours.base)
+            digits.append(words[digit])
+        return " ".join(reversed(digits))
+
+    names = [spelled(int(gram)) for gram in ours.vocabulary]
+    assert sorted(names) == sorted(theirs.get_feature_names_out())
+    order = [theirs.vocabulary_[name] for name in names]
+    for texts in (fit, other):
+        difference = theirs.transform(texts)[:, order] - ours.transform(texts)
+        assert difference.nnz == 0
+    assert list(ours.lengths()) == [name.count(" ") + 1 for name in names]
+
+
 def test_the_baseline_chooses_on_validation_and_never_reads_the_test_labels():
     from sentiment.classifier.evaluation.baseline import LONGEST_NGRAMS, REGULARISATION
 

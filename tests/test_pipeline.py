@@ -3,6 +3,7 @@
 import dataclasses
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -11,8 +12,10 @@ import pytest
 import yaml
 
 from sentiment.classifier.model.network import architecture
+from sentiment.console import STAGE_TIMES_ENV
+from sentiment.measurement.pipeline_benchmark import read_stage_times, stage_table
 from sentiment.params import STAGE_PARAMS, Params
-from tests.conftest import PROJECT_ROOT, SMALL_PARAMS, dvc, make_project
+from tests.conftest import PROJECT_ROOT, SMALL_PARAMS, dvc, make_project, project_env
 from tests.import_graph import executed_files, import_closure, relative
 
 DVC_YAML = yaml.safe_load((PROJECT_ROOT / "dvc.yaml").read_text())
@@ -72,9 +75,29 @@ def project(tmp_path):
 @pytest.mark.slow
 def test_repro_then_merge_mode_experiment_then_metrics_diff(project):
     repo, run = project
-    output = dvc(run, "repro")
+    # As a user runs it: no TF_CPP_MIN_LOG_LEVEL of their own.
+    env = {k: v for k, v in project_env().items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    env[STAGE_TIMES_ENV] = str(repo.parent / "stage-times.jsonl")  # the benchmark's stage table
+    result = subprocess.run(
+        [sys.executable, "-m", "dvc", "repro"], cwd=repo, env=env, capture_output=True, text=True
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output
     for stage in STAGES:
         assert f"Running stage '{stage}'" in output
+    # The stages print no TensorFlow start-up chatter (absl's I/W/E lines, the CUDA stub).
+    stages = read_stage_times(repo.parent / "stage-times.jsonl")
+    assert set(stages) == set(STAGES)  # each stage timed itself
+    for times in stages.values():
+        assert 0 < times["start_up_s"] < times["wall_s"] and times["cpu_s"] > 0
+        assert times["peak_rss_mb"] > 10
+    assert stages["train"]["peak_rss_mb"] > stages["download"]["peak_rss_mb"]  # TensorFlow's
+    _, table = stage_table(
+        [{"stages": stages, "wall_s": sum(t["wall_s"] for t in stages.values()) + 5}]
+    )
+    assert table[-1].split()[:3] == ["DVC", "itself", "5.0"]
+    chatter = re.findall(r"^[IWE]\d{4} \d\d:\d\d:\d\d.*$|^.*absl::InitializeLog.*$", output, re.M)
+    assert not chatter, chatter
     test_metrics = json.loads((repo / "metrics/test.json").read_text())
     assert test_metrics["accuracy"] > 0.85
     assert (repo / "models/export/saved_model/saved_model.pb").exists()

@@ -71,6 +71,10 @@ def test_the_platform_record_names_cpu_threads_versions_and_onednn():
     assert record["cpu"]["logical_cores"] >= 1
     assert record["versions"]["tensorflow"] and record["versions"]["scikit-learn"]
     assert isinstance(record["onednn"], bool)
+    # threadpoolctl's view of the BLAS the baseline's linear algebra runs on
+    blas = record["numeric_libraries"]["numpy blas"]
+    assert blas["library"] in ("openblas", "mkl", "blis") and blas["version"] != "unknown"
+    assert blas["threads"] >= 1 and blas["architecture"]
     native, changed = record | {"environment": {}}, record | {"environment": EMULATED}
     assert platform_differences(native, changed) == ["environment.ONEDNN_MAX_CPU_ISA: None -> AVX"]
 
@@ -249,6 +253,8 @@ def test_the_records_the_proof_reads_are_the_files_dvc_yaml_writes():
             for out in s.get(kind, [])
         }
 
-    assert set(records.METRICS_FILES) == paths("metrics")
+    top_level = yaml.safe_load((PROJECT_ROOT / "dvc.yaml").read_text())["metrics"]
+    assert set(records.METRICS_FILES) == paths("metrics") | set(top_level)
+    assert set(top_level) <= paths("outs")  # each is a stage's output
     assert records.PLATFORM_FILE in paths("outs")
     assert (PROJECT_ROOT / records.NOISE_FILE).is_file()  # measured and committed, no stage's

@@ -36,7 +36,7 @@ EXERCISED_COMMANDS = {
     ),
 }
 # What sets the suite up: the README's install command, and .ci/run, which runs the suite
-# itself (its timings from clean clones are in docs/reviewing.md).
+# itself.
 SETUP_COMMANDS = {'python -m pip install -e ".[dev]"', "CI=true bash .ci/run"}
 
 

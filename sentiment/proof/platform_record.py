@@ -140,6 +140,28 @@ def describe_gpus() -> list[dict]:
     ]
 
 
+def describe_numeric_libraries() -> dict[str, dict]:
+    """The BLAS and OpenMP libraries NumPy, SciPy and scikit-learn load, as threadpoolctl sees
+    them: {package: library, version, architecture (the kernels it dispatched to), threads}.
+    They decide the baseline's bits as oneDNN decides the network's."""
+    import scipy.sparse  # noqa: F401  (each loads its own libraries: load them to see them)
+    import sklearn.linear_model  # noqa: F401
+    from threadpoolctl import threadpool_info
+
+    libraries = {}
+    for library in threadpool_info():
+        folder = Path(library.get("filepath") or "unknown").parent.name  # e.g. scipy.libs
+        owner = folder.removesuffix(".libs") if folder.endswith(".libs") else library["prefix"]
+        libraries[f"{owner} {library['user_api']}"] = {
+            "library": library["internal_api"],
+            "version": library.get("version") or "unknown",
+            "architecture": library.get("architecture", "n/a"),
+            "threading_layer": library.get("threading_layer", "n/a"),
+            "threads": library["num_threads"],
+        }
+    return dict(sorted(libraries.items()))
+
+
 def onednn_enabled(environment: dict[str, str]) -> bool:
     """Whether TensorFlow uses oneDNN's CPU kernels: on by default on x86-64 Linux since TF 2.9."""
     setting = environment.get("TF_ENABLE_ONEDNN_OPTS")
@@ -172,6 +194,7 @@ def describe_platform() -> dict:
         "versions": {"python": platform.python_version()}
         | {package: _version(package) for package in VERSIONED_PACKAGES},
         "onednn": onednn_enabled(environment),
+        "numeric_libraries": describe_numeric_libraries(),
         "environment": environment,
         "gpus": describe_gpus(),
     }

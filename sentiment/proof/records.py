@@ -8,9 +8,13 @@ from __future__ import annotations
 TEST_METRICS = "metrics/test.json"
 TRAIN_METRICS = "metrics/train/metrics.json"
 BASELINE_METRICS = "metrics/baseline.json"
+# Every metrics file of every stage that writes one (dvc.yaml's metrics: what `dvc exp show` and
+# `dvc metrics diff` list).
+METRICS_FILES = (TEST_METRICS, TRAIN_METRICS, BASELINE_METRICS)
+# The data statistics (preprocess): committed like a metrics file, but an output, so the
+# experiments table leads with what users compare; `sentiment compare` shows them when data
+# changes, dvc.lock fingerprints them.
 DATA_METRICS = "metrics/data.json"
-# Every metrics file of every stage that writes one.
-METRICS_FILES = (TEST_METRICS, TRAIN_METRICS, BASELINE_METRICS, DATA_METRICS)
 # The machine and software that trained (the train stage writes it): not a metric, not a param.
 PLATFORM_FILE = "metrics/platform.json"
 # The run-to-run spread of the metrics for the committed configuration (`sentiment measure-noise`).

@@ -101,11 +101,8 @@ def params_spec(record: dict) -> dict:
             for t in record["trials"]
             if t["validation_accuracy"] is not None and key in t["params"]
         ]
-        numeric = all(
-            isinstance(v["value"], (int, float)) and not isinstance(v["value"], bool)
-            for v in values
-        )
-        x = {"field": "value", "type": "quantitative" if numeric else "nominal", "title": key}
+        numeric = " to " in described  # a range; choices are drawn as their own ticks
+        x = {"field": "value", "type": "quantitative" if numeric else "ordinal", "title": key}
         if numeric and "log scale" in described:
             x["scale"] = {"type": "log"}
         elif numeric:

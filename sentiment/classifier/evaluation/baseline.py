@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import numpy as np
 from scipy.sparse import csr_matrix, diags
-from sklearn.feature_extraction.text import CountVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import accuracy_score, f1_score, roc_auc_score
 
@@ -28,6 +27,79 @@ LONGEST_NGRAMS = (2, 3)
 REGULARISATION = (0.1, 1.0, 10.0)
 SMOOTHING = 1.0  # added to every n-gram's count in the ratio (Wang & Manning's alpha)
 MIN_REVIEWS = 2  # an n-gram in fewer training reviews is left out
+
+
+class NgramVocabulary:
+    """The n-grams (1 to `longest` words of the pipeline's tokens) in at least MIN_REVIEWS of the
+    fitted reviews, as binary features: each review's set of them, one column per n-gram.
+
+    The same features as scikit-learn's CountVectorizer(ngram_range=(1, longest), binary=True,
+    min_df=MIN_REVIEWS) with the pipeline's tokenizer (tested), in another column order, about
+    five times as fast: each word becomes a number once, and an n-gram is the number its words
+    make as digits in base (words + 2), so counting is NumPy's sorting rather than Python's
+    dictionaries of strings.
+    """
+
+    def __init__(self, longest: int):
+        self.longest = longest
+
+    def _ids(self, texts: list[str], grow: bool) -> list[np.ndarray]:
+        ids = []
+        for text in texts:
+            words = tokenize(text)
+            if grow:
+                for word in words:
+                    self.words.setdefault(word, len(self.words) + 1)  # digits start at 1
+            ids.append(np.array([self.words.get(w, self.unknown) for w in words], dtype=np.int64))
+        return ids
+
+    def _grams(self, ids: np.ndarray) -> np.ndarray:
+        """The review's distinct n-grams as numbers (every digit >= 1: lengths never collide)."""
+        grams, current = [ids], ids
+        for n in range(2, self.longest + 1):
+            current = current[:-1] * self.base + ids[n - 1 :]
+            grams.append(current)
+        return np.unique(np.concatenate(grams))
+
+    def fit(self, texts: list[str]) -> NgramVocabulary:
+        self.words: dict[str, int] = {}
+        self.unknown = 0  # placeholder while growing
+        ids = self._ids(texts, grow=True)
+        self.unknown = len(self.words) + 1  # a word no fitted review has: in no kept n-gram
+        self.base = len(self.words) + 2
+        if self.base**self.longest >= 2**63:
+            raise ValueError(f"{len(self.words):,} words are too many for {self.longest}-grams")
+        grams, counts = np.unique(
+            np.concatenate([self._grams(review) for review in ids]), return_counts=True
+        )
+        self.vocabulary = grams[counts >= MIN_REVIEWS]  # sorted
+        return self
+
+    def transform(self, texts: list[str]) -> csr_matrix:
+        rows = [self._grams(review) for review in self._ids(texts, grow=False)]
+        columns, indptr = [], [0]
+        last = max(len(self.vocabulary) - 1, 0)
+        for grams in rows:
+            if not len(self.vocabulary):
+                grams = grams[:0]
+            positions = np.minimum(np.searchsorted(self.vocabulary, grams), last)
+            kept = positions[self.vocabulary[positions] == grams] if len(grams) else positions
+            columns.append(kept)
+            indptr.append(indptr[-1] + len(kept))
+        indices = np.concatenate(columns) if columns else np.zeros(0, dtype=np.int64)
+        return csr_matrix(
+            (np.ones(len(indices)), indices, np.array(indptr)),
+            shape=(len(texts), len(self.vocabulary)),
+        )
+
+    def lengths(self) -> np.ndarray:
+        """Each column's n-gram length in words."""
+        lengths = np.ones(len(self.vocabulary), dtype=int)
+        bound = self.base
+        for n in range(2, self.longest + 1):
+            lengths[self.vocabulary >= bound] = n
+            bound *= self.base
+        return lengths
 
 
 class NaiveBayesLogistic:
@@ -94,18 +166,10 @@ def fit_and_score_baseline(
     classes = int(labels.max()) + 1
     # One vocabulary up to the longest n-grams; a shorter range is its subset of columns (the same
     # n-grams in the same number of reviews), so the reviews are counted once.
-    vectorizer = CountVectorizer(
-        tokenizer=tokenize,
-        lowercase=False,  # tokenize already lower-cases, as the network's inputs are
-        token_pattern=None,
-        ngram_range=(1, max(LONGEST_NGRAMS)),
-        binary=True,
-        min_df=MIN_REVIEWS,
-        dtype=np.float64,
-    )
-    all_features = vectorizer.fit_transform(fit_texts)
-    all_held_out = vectorizer.transform([text for text, _ in validation])
-    lengths = np.array([name.count(" ") + 1 for name in vectorizer.get_feature_names_out()])
+    ngrams = NgramVocabulary(max(LONGEST_NGRAMS)).fit(fit_texts)
+    all_features = ngrams.transform(fit_texts)
+    all_held_out = ngrams.transform([text for text, _ in validation])
+    lengths = ngrams.lengths()
     best = None
     for longest in LONGEST_NGRAMS:
         columns = np.flatnonzero(lengths <= longest)
@@ -119,7 +183,7 @@ def fit_and_score_baseline(
                 best = (accuracy, longest, regularisation, columns, model)
     validation_accuracy, longest, regularisation, columns, model = best
     test_labels = np.array([label for _, label in reviews["test"]])
-    test_features = vectorizer.transform([text for text, _ in reviews["test"]])[:, columns]
+    test_features = ngrams.transform([text for text, _ in reviews["test"]])[:, columns]
     probabilities = model.probabilities(test_features)
     predicted = _predicted(probabilities)
     if probabilities.ndim == 1:

@@ -47,8 +47,9 @@ from sentiment.errors import PipelineError
 
 DEFAULT_MODEL = Path("models/export")
 EXCERPT_CHARS = 80
-# Measured on the default IMDB export (docs/predict.md): 512 scored 4,100 reviews/s on 2 CPU
-# cores against 3,000 at 256 and 3,700 at 1,024, with about 30 MB more peak memory than 256.
+# Measured on the default IMDB export (`sentiment benchmark predict`): 512 scored 4,100
+# reviews/s on 2 CPU cores against 3,000 at 256 and 3,700 at 1,024, with about 30 MB more peak
+# memory than 256.
 DEFAULT_BATCH_SIZE = 512
 
 ReviewSource = Callable[[], Iterator[str]]  # each call reads the reviews again from the start
