@@ -11,6 +11,9 @@ on the validation reviews the network is validated on, never on the test split.
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 from scipy.sparse import csr_matrix, diags
 from sklearn.linear_model import LogisticRegression
@@ -102,6 +105,19 @@ class NgramVocabulary:
         return lengths
 
 
+def naive_bayes_ratios(
+    features: csr_matrix, labels: np.ndarray, targets: list[int]
+) -> list[np.ndarray]:
+    """Each target's log-count ratio per n-gram, log((p / |p|1) / (q / |q|1)), smoothed."""
+    ratios = []
+    for target in targets:
+        positive = labels == target
+        p = SMOOTHING + np.asarray(features[positive].sum(axis=0)).ravel()
+        q = SMOOTHING + np.asarray(features[~positive].sum(axis=0)).ravel()
+        ratios.append(np.log((p / p.sum()) / (q / q.sum())))
+    return ratios
+
+
 class NaiveBayesLogistic:
     """One-vs-rest logistic regressions on naive-Bayes-weighted binary n-gram features."""
 
@@ -111,18 +127,29 @@ class NaiveBayesLogistic:
     def _targets(self) -> list[int]:
         return [1] if self.classes == 2 else list(range(self.classes))
 
+    def targets(self) -> list[int]:
+        return self._targets()
+
     def fit(self, features: csr_matrix, labels: np.ndarray) -> NaiveBayesLogistic:
-        self.ratios, self.models = [], []
-        for target in self._targets():
-            positive = labels == target
-            p = SMOOTHING + np.asarray(features[positive].sum(axis=0)).ravel()
-            q = SMOOTHING + np.asarray(features[~positive].sum(axis=0)).ravel()
-            ratio = np.log((p / p.sum()) / (q / q.sum()))
+        ratios = naive_bayes_ratios(features, labels, self.targets())
+        return self.fit_weighted(ratios, [features @ diags(r) for r in ratios], labels)
+
+    def fit_weighted(
+        self, ratios: list[np.ndarray], weighted: list[csr_matrix], labels: np.ndarray
+    ) -> NaiveBayesLogistic:
+        """Fit on features already weighted by each target's ratios (shared across C)."""
+        self.ratios, self.models = ratios, []
+        for target, features in zip(self.targets(), weighted, strict=True):
+            # The dual problem: far fewer reviews than n-grams, where liblinear's dual solver
+            # reaches the same optimum about four times as fast as the primal one.
             model = LogisticRegression(
-                C=self.regularisation, max_iter=1000, solver="liblinear", random_state=self.seed
+                C=self.regularisation,
+                max_iter=1000,
+                solver="liblinear",
+                dual=True,
+                random_state=self.seed,
             )
-            model.fit(features @ diags(ratio), positive.astype(int))
-            self.ratios.append(ratio)
+            model.fit(features, (labels == target).astype(int))
             self.models.append(model)
         return self
 
@@ -174,8 +201,19 @@ def fit_and_score_baseline(
     for longest in LONGEST_NGRAMS:
         columns = np.flatnonzero(lengths <= longest)
         features, held_out_features = all_features[:, columns], all_held_out[:, columns]
-        for regularisation in REGULARISATION:
-            model = NaiveBayesLogistic(classes, regularisation, seed).fit(features, fit_labels)
+        # The ratios and weighted features depend on the n-grams only: computed once for every C,
+        # whose fits (independent, each deterministic) run side by side, one per core.
+        targets = NaiveBayesLogistic(classes, 1.0, seed).targets()
+        ratios = naive_bayes_ratios(features, fit_labels, targets)
+        weighted = [features @ diags(ratio) for ratio in ratios]
+
+        def fitted(regularisation: float, ratios=ratios, weighted=weighted) -> NaiveBayesLogistic:
+            model = NaiveBayesLogistic(classes, regularisation, seed)
+            return model.fit_weighted(ratios, weighted, fit_labels)
+
+        with ThreadPoolExecutor(max_workers=min(len(REGULARISATION), os.cpu_count() or 1)) as pool:
+            models = list(pool.map(fitted, REGULARISATION))
+        for regularisation, model in zip(REGULARISATION, models, strict=True):
             accuracy = float(
                 np.mean(_predicted(model.probabilities(held_out_features)) == validation_labels)
             )
