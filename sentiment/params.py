@@ -384,15 +384,27 @@ def params_from_mapping(raw: Any, source: str = "params.yaml") -> Params:
     return params
 
 
-def load_params(path: str | Path = "params.yaml") -> Params:
-    """Read and validate the whole params file; every stage calls this before heavy work."""
+def read_yaml(path: str | Path, fix: str, error: type[PipelineError] = PipelineError) -> Any:
+    """A YAML file's contents; a missing or malformed file is one line naming `fix`."""
     path = Path(path)
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise ParamsError(f"{path} not found: run from the project root") from None
-    except yaml.YAMLError as error:
-        raise ParamsError(f"{path} is not valid YAML ({error.__class__.__name__})") from None
+        raise error(f"{path} not found: {fix}") from None
+    except yaml.YAMLError as problem:
+        raise error(f"{path} is not valid YAML ({problem.__class__.__name__})") from None
+
+
+def read_params_mapping(path: str | Path = "params.yaml") -> dict[str, Any]:
+    """params.yaml as its plain mapping (what overrides apply to), checked whole first."""
+    raw = read_yaml(path, "run from the project root", ParamsError) or {}
+    params_from_mapping(raw, source=str(path))
+    return raw
+
+
+def load_params(path: str | Path = "params.yaml") -> Params:
+    """Read and validate the whole params file; every stage calls this before heavy work."""
+    raw = read_yaml(path, "run from the project root", ParamsError)
     return params_from_mapping(raw or {}, source=str(path))
 
 

@@ -22,7 +22,7 @@ import yaml
 from sentiment.console import log
 from sentiment.errors import PipelineError
 from sentiment.files import write_text
-from sentiment.params import params_from_mapping
+from sentiment.params import params_from_mapping, read_params_mapping, read_yaml
 from sentiment.proof.experiment_queue import setting
 from sentiment.tools import DVC
 
@@ -31,12 +31,7 @@ HEADER = "# A params overlay: params.yaml keys and their values"
 
 def read_overlay(path: Path) -> dict[str, Any]:
     """The overlay's {key: value}; a missing or malformed file is one line."""
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise PipelineError(f"overlay {path} not found: give a study's best.yaml") from None
-    except yaml.YAMLError as error:
-        raise PipelineError(f"{path} is not valid YAML ({error.__class__.__name__})") from None
+    raw = read_yaml(path, "give a study's best.yaml")
     if not isinstance(raw, dict) or not raw:
         raise PipelineError(f"{path} must map params.yaml keys to values, got {raw!r}")
     return raw
@@ -95,7 +90,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> None:
     """Check the overlay against params.yaml, then apply it or run it as an experiment."""
     values = read_overlay(args.overlay)
-    base = yaml.safe_load(args.params.read_text(encoding="utf-8"))
+    base = read_params_mapping(args.params)
     params_from_mapping(base | values, source=f"{args.params} with {args.overlay}")
     if args.run:
         command = [

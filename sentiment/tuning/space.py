@@ -23,10 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from sentiment.errors import PipelineError
-from sentiment.params import Params, ParamsError, params_from_mapping
+from sentiment.params import Params, ParamsError, params_from_mapping, read_yaml
 
 SECTIONS = ("fixed", "search")
 CHOICE_KEYS = {"choices"}
@@ -188,12 +186,5 @@ def parse_space(raw: Any, base: dict, source: str) -> SearchSpace:
 
 def load_space(path: Path, base: dict) -> SearchSpace:
     """Read and check a search space file."""
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise PipelineError(
-            f"search space {path} not found: give --space FILE (see search_space.yaml)"
-        ) from None
-    except yaml.YAMLError as error:
-        raise PipelineError(f"{path} is not valid YAML ({error.__class__.__name__})") from None
+    raw = read_yaml(path, "give --space FILE (see search_space.yaml)")
     return parse_space(raw, base, str(path))

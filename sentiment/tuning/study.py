@@ -33,13 +33,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-import yaml
 from tqdm import tqdm
 
 from sentiment.console import log
 from sentiment.errors import PipelineError
 from sentiment.files import write_json, write_text
-from sentiment.params import params_from_mapping
+from sentiment.params import params_from_mapping, read_params_mapping
 from sentiment.proof.experiment_queue import ExperimentQueue, metric
 from sentiment.proof.platform_record import describe_cpu
 from sentiment.proof.records import BASELINE_METRICS, TEST_METRICS, TRAIN_METRICS
@@ -411,11 +410,7 @@ def _check_arguments(args: argparse.Namespace) -> None:
 def run(args: argparse.Namespace) -> None:
     """Search, confirm, and write the study's record, report, pictures and overlay."""
     _check_arguments(args)
-    try:
-        base = yaml.safe_load(args.params.read_text(encoding="utf-8")) or {}
-    except FileNotFoundError:
-        raise PipelineError(f"{args.params} not found: run from the project root") from None
-    params_from_mapping(base, source=str(args.params))
+    base = read_params_mapping(args.params)
     space = load_space(args.space, base)
     study = Study(Path.cwd(), args.study, space, base, args.sampler_seed)
     study.search(args.trials, args.minutes, args.jobs)

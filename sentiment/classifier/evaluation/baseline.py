@@ -11,9 +11,6 @@ on the validation reviews the network is validated on, never on the test split.
 
 from __future__ import annotations
 
-import os
-from concurrent.futures import ThreadPoolExecutor
-
 import numpy as np
 from scipy.sparse import csr_matrix, diags
 from sklearn.linear_model import LogisticRegression
@@ -105,6 +102,11 @@ class NgramVocabulary:
         return lengths
 
 
+def targets_of(classes: int) -> list[int]:
+    """The labels a classifier is fitted for: the positive one of two, else each (one-vs-rest)."""
+    return [1] if classes == 2 else list(range(classes))
+
+
 def naive_bayes_ratios(
     features: csr_matrix, labels: np.ndarray, targets: list[int]
 ) -> list[np.ndarray]:
@@ -124,22 +126,12 @@ class NaiveBayesLogistic:
     def __init__(self, classes: int, regularisation: float, seed: int):
         self.classes, self.regularisation, self.seed = classes, regularisation, seed
 
-    def _targets(self) -> list[int]:
-        return [1] if self.classes == 2 else list(range(self.classes))
-
-    def targets(self) -> list[int]:
-        return self._targets()
-
-    def fit(self, features: csr_matrix, labels: np.ndarray) -> NaiveBayesLogistic:
-        ratios = naive_bayes_ratios(features, labels, self.targets())
-        return self.fit_weighted(ratios, [features @ diags(r) for r in ratios], labels)
-
     def fit_weighted(
         self, ratios: list[np.ndarray], weighted: list[csr_matrix], labels: np.ndarray
     ) -> NaiveBayesLogistic:
         """Fit on features already weighted by each target's ratios (shared across C)."""
         self.ratios, self.models = ratios, []
-        for target, features in zip(self.targets(), weighted, strict=True):
+        for target, features in zip(targets_of(self.classes), weighted, strict=True):
             # The dual problem: far fewer reviews than n-grams, where liblinear's dual solver
             # reaches the same optimum about four times as fast as the primal one.
             model = LogisticRegression(
@@ -201,18 +193,17 @@ def fit_and_score_baseline(
     for longest in LONGEST_NGRAMS:
         columns = np.flatnonzero(lengths <= longest)
         features, held_out_features = all_features[:, columns], all_held_out[:, columns]
-        # The ratios and weighted features depend on the n-grams only: computed once for every C,
-        # whose fits (independent, each deterministic) run side by side, one per core.
-        targets = NaiveBayesLogistic(classes, 1.0, seed).targets()
-        ratios = naive_bayes_ratios(features, fit_labels, targets)
+        # The ratios and weighted features depend on the n-grams only: computed once for every C.
+        # The fits run one after another: liblinear draws from one process-wide random state, so
+        # fits side by side would take each other's draws and lose determinism.
+        ratios = naive_bayes_ratios(features, fit_labels, targets_of(classes))
         weighted = [features @ diags(ratio) for ratio in ratios]
-
-        def fitted(regularisation: float, ratios=ratios, weighted=weighted) -> NaiveBayesLogistic:
-            model = NaiveBayesLogistic(classes, regularisation, seed)
-            return model.fit_weighted(ratios, weighted, fit_labels)
-
-        with ThreadPoolExecutor(max_workers=min(len(REGULARISATION), os.cpu_count() or 1)) as pool:
-            models = list(pool.map(fitted, REGULARISATION))
+        models = [
+            NaiveBayesLogistic(classes, regularisation, seed).fit_weighted(
+                ratios, weighted, fit_labels
+            )
+            for regularisation in REGULARISATION
+        ]
         for regularisation, model in zip(REGULARISATION, models, strict=True):
             accuracy = float(
                 np.mean(_predicted(model.probabilities(held_out_features)) == validation_labels)
