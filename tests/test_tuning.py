@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 
 import pytest
 import yaml
@@ -178,6 +179,13 @@ def tuned(tmp_path_factory):
     )
     assert first.returncode == 0, first.stderr
     after_first = _experiments(run)
+    # Let the first run's workers exit before the second starts its own (a worker that is shutting
+    # down when a task arrives can leave it marked running).
+    dvc(run, "queue", "stop")
+    deadline = time.monotonic() + 120
+    while "Worker status: 0 active, 0 idle" not in dvc(run, "queue", "status"):
+        assert time.monotonic() < deadline, "the queue's workers did not stop"
+        time.sleep(2)
 
     storage = f"sqlite:///{repo / 'metrics/tuning/tiny/study.db'}"
     study = optuna.load_study(study_name="tiny", storage=storage)
