@@ -3,12 +3,17 @@
 Each experiment is `dvc exp run --queue -S key=value ... -n NAME`, so it shows in `dvc exp show`
 with its params and metrics and its outputs sit in the DVC cache. `wait` polls `dvc queue status`
 until the named experiments have finished, timing each one and sampling the memory of the stage
-processes the workers run.
+processes the workers run. It also keeps the queue alive: workers that exited while experiments
+were still queued are started again, and an experiment marked running that no worker or process
+is running any more (its worker stopped as it took the task) is reported failed, so a wait
+always ends.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+import re
 import subprocess
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -23,6 +28,14 @@ POLL_S = 2.0
 FINISHED = ("Success", "Failed")
 # Where DVC's queue workers run each experiment (a temporary copy of the repository).
 EXPERIMENT_FOLDERS = ".dvc/tmp/exps"
+# Polls an experiment may stay "Running" with no worker and no process before it counts as failed.
+ORPHAN_POLLS = 8
+# Polls with experiments queued and no worker alive before the workers are started again, and
+# how many such restarts in a row (none of them taking an experiment) before the wait gives up.
+STOPPED_POLLS = 5
+RESTARTS = 3
+WORKERS = re.compile(r"Worker status: (\d+) active, (\d+) idle")
+ORPHANED = "Failed (its worker stopped while the queue marked it running)"
 
 
 def setting(key: str, value: object) -> str:
@@ -58,6 +71,7 @@ class ExperimentQueue:
 
     def __init__(self, root: Path, env: Mapping[str, str] | None = None):
         self.root, self.env = root, dict(env) if env is not None else None
+        self.jobs = 1
 
     def dvc(self, *args: str, shown_lines: int = 20) -> str:
         return dvc(*args, cwd=self.root, env=self.env, shown_lines=shown_lines)
@@ -69,6 +83,7 @@ class ExperimentQueue:
 
     def start(self, jobs: int) -> None:
         """Start `jobs` workers (those already running are kept)."""
+        self.jobs = jobs
         # The worker it starts inherits its output: captured, the call would wait for the queue.
         subprocess.run(
             [*DVC, "queue", "start", "-j", str(jobs)],
@@ -81,12 +96,19 @@ class ExperimentQueue:
 
     def statuses(self) -> dict[str, str]:
         """{experiment name: Queued | Running | Success | Failed} of the queue's tasks."""
-        found = {}
+        return self._status()[0]
+
+    def _status(self) -> tuple[dict[str, str], int]:
+        """The queue's tasks by name, and how many workers are alive (active or idle)."""
+        found, workers = {}, 0
         for line in self.dvc("queue", "status").splitlines()[1:]:
             words = line.split()
-            if len(words) >= 4 and words[-1] in ("Queued", "Running", *FINISHED):
+            counted = WORKERS.search(line)
+            if counted:
+                workers = int(counted[1]) + int(counted[2])
+            elif len(words) >= 4 and words[-1] in ("Queued", "Running", *FINISHED):
                 found[words[1]] = words[-1]
-        return found
+        return found, workers
 
     def wait(
         self, names: Iterable[str], on_finished: Callable[[str, str], None] | None = None
@@ -95,23 +117,50 @@ class ExperimentQueue:
         does. A name the queue does not know counts as failed."""
         waiting, finished = set(names), Finished()
         started: dict[str, float] = {}
+        orphan_polls, stopped_polls, restarts = 0, 0, 0
         while waiting:
-            statuses = self.statuses()
+            statuses, workers = self._status()
+            memory_mb = self._stage_memory_mb()
             now = time.monotonic()
+            waited = {statuses.get(name, "Failed") for name in waiting}
+            stopped = workers == 0 and "Queued" in waited and "Running" not in waited
+            stopped_polls = stopped_polls + 1 if stopped else 0
+            if stopped_polls >= STOPPED_POLLS:
+                stopped_polls, restarts = 0, restarts + 1
+                if restarts > RESTARTS:
+                    raise PipelineError(
+                        f"DVC's queue workers exit without taking the queued experiments "
+                        f"(`dvc queue status`, `dvc queue logs NAME` in {self.root}); "
+                        "fix that, or `dvc queue remove --queued`, then run again"
+                    )
+                self.start(self.jobs)
+            elif "Running" in waited:
+                restarts = 0
+            orphaned = workers == 0 and memory_mb == 0 and "Running" in waited
+            orphan_polls = orphan_polls + 1 if orphaned else 0
             for name in sorted(waiting):
                 status = statuses.get(name, "Failed")
+                if status == "Running" and orphan_polls >= ORPHAN_POLLS:
+                    status = ORPHANED
+                    self._forget(name)
                 if status == "Running":
                     started.setdefault(name, now)
-                elif status in FINISHED:
+                elif status in (*FINISHED, ORPHANED):
                     waiting.discard(name)
                     finished.status[name] = status
                     finished.seconds[name] = round(now - started.get(name, now), 1)
                     if on_finished is not None:
                         on_finished(name, status)
-            finished.peak_memory_mb = max(finished.peak_memory_mb, self._stage_memory_mb())
+            finished.peak_memory_mb = max(finished.peak_memory_mb, memory_mb)
             if waiting:
                 time.sleep(POLL_S)
         return finished
+
+    def _forget(self, name: str) -> None:
+        """Take an orphaned experiment off the queue, so its name can be queued again."""
+        for command in (("queue", "kill", name), ("queue", "remove", name)):
+            with contextlib.suppress(PipelineError):  # a task DVC no longer knows
+                self.dvc(*command)
 
     def _stage_memory_mb(self) -> float:
         """The largest resident memory of a process running in an experiment's folder, in MB."""
