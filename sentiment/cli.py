@@ -70,6 +70,10 @@ BENCHMARKS = {
         "sentiment.measurement.flops",
         "training FLOPs per review, the GFLOP/s reached and the machine's matmul rate",
     ),
+    "steps": (
+        "sentiment.measurement.step_profile",
+        "a TensorFlow profile of a configuration's training steps: where a step's time goes",
+    ),
     "data": (
         "sentiment.measurement.data_benchmark",
         "the data stages' time and peak memory as a data file grows",

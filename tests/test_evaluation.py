@@ -102,6 +102,8 @@ def test_the_baselines_ngrams_are_scikit_learns_binary_counts_in_another_column_
         difference = theirs.transform(texts)[:, order] - ours.transform(texts)
         assert difference.nnz == 0
     assert list(ours.lengths()) == [name.count(" ") + 1 for name in names]
+    read_once = NgramVocabulary(3).fit_transform(fit)
+    assert (read_once != ours.transform(fit)).nnz == 0 and read_once.has_sorted_indices
 
 
 def test_the_baseline_chooses_on_validation_and_never_reads_the_test_labels():

@@ -155,3 +155,70 @@ def test_training_with_the_default_params_runs_the_fused_kernel(small_data):
     # one kernel per direction forward and back, and no Keras time loop (a While op) beside them
     assert ops.count("BlockLSTMV2") == 2 and ops.count("BlockLSTMGradV2") == 2
     assert not {"While", "StatelessWhile"} & set(ops)
+
+
+def _gradients(function, inputs, weights):
+    """Gradients of a fixed random loss of (cell states, outputs) for each input."""
+    with tf.GradientTape() as tape:
+        tape.watch(inputs)
+        cell_states, outputs = function(*inputs)
+        loss = tf.reduce_sum(cell_states * weights[0]) + tf.reduce_sum(outputs * weights[1])
+    return tape.gradient(loss, inputs)
+
+
+def test_the_looped_gradient_is_the_kernels_gradient():
+    from sentiment.classifier.model.fast_layers import block_lstm_looped_gradient
+    from sentiment.classifier.model.private_apis import block_lstm
+
+    steps, batch, features, units = 17, 5, 7, 6
+    rng = np.random.default_rng(3)
+
+    def tensor(*shape, scale=1.0):
+        return tf.constant(rng.normal(size=shape) * scale, tf.float32)
+
+    inputs = [
+        tensor(steps, batch, features),
+        tensor(batch, units),
+        tensor(batch, units),
+        tensor(features + units, 4 * units, scale=0.4),
+        tensor(4 * units, scale=0.2),
+    ]
+    weights = [tensor(steps, batch, units), tensor(steps, batch, units)]
+    kernel = _gradients(block_lstm, inputs, weights)
+    looped = _gradients(block_lstm_looped_gradient, inputs, weights)
+    names = ["x", "cs_prev", "h_prev", "w", "b"]
+    for name, ours, theirs in zip(names, looped, kernel, strict=True):
+        np.testing.assert_allclose(ours, theirs, atol=2e-5, err_msg=name)
+
+
+@pytest.mark.skipif(bool(tf.config.list_logical_devices("GPU")), reason="cuDNN runs it on a GPU")
+def test_wide_layers_train_through_the_looped_gradient_as_the_stock_layer_does():
+    from sentiment.classifier.model.fast_layers import LOOPED_GRADIENT_UNITS
+
+    units = LOOPED_GRADIENT_UNITS
+    ids = np.concatenate([np.zeros((3, 5), int), RNG.integers(1, 20, (3, 15))], axis=1)
+    ids[1, :12] = 0
+
+    def build(recurrent):
+        token_ids = keras.Input((None,), dtype="int32")
+        embedded = layers.Embedding(20, units, mask_zero=True)(token_ids)
+        merged = layers.Bidirectional(recurrent(units), merge_mode="concat")(embedded)
+        return keras.Model(token_ids, layers.Dense(1)(merged))
+
+    keras.utils.set_random_seed(1)
+    stock, fused = build(layers.LSTM), build(FusedLSTM)
+    fused.set_weights(stock.get_weights())
+    with tf.GradientTape(persistent=True) as tape:
+        stock_loss = tf.reduce_sum(stock(ids) ** 2)
+        fused_loss = tf.reduce_sum(fused(ids) ** 2)
+    np.testing.assert_allclose(fused_loss, stock_loss, rtol=1e-5)
+    stock_grads = tape.gradient(stock_loss, stock.trainable_weights)
+    fused_grads = tape.gradient(fused_loss, fused.trainable_weights)
+    for stock_grad, fused_grad in zip(stock_grads, fused_grads, strict=True):
+        np.testing.assert_allclose(
+            tf.convert_to_tensor(fused_grad), tf.convert_to_tensor(stock_grad), atol=2e-5
+        )
+    step = tf.function(lambda: tf.gradients(tf.reduce_sum(fused(ids)), fused.trainable_weights))
+    ops = _op_types(step.get_concrete_function().graph.as_graph_def())
+    assert ops.count("BlockLSTMV2") == 2 and "BlockLSTMGradV2" not in ops
+    assert {"While", "StatelessWhile"} & set(ops)  # the gradient's loop, one per direction

@@ -6,7 +6,8 @@ Usage:
 
 Runs the command in the project's root; when it succeeds, writes metrics/records/NAME.json:
 the command, the date, the commit, params.yaml, every metrics file and the data statistics the run
-left in the workspace, and the platform record of the run that trained.
+left in the workspace, the platform record of the run that trained, and each stage the command
+ran with its wall time, start-up, CPU time and peak memory (the stages' own clocks).
 """
 
 from __future__ import annotations
@@ -14,13 +15,15 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
+import os
 import shlex
 import subprocess
+import tempfile
 from pathlib import Path
 
 import yaml
 
-from sentiment.console import log
+from sentiment.console import STAGE_TIMES_ENV, log
 from sentiment.errors import PipelineError
 from sentiment.files import write_json
 from sentiment.proof.records import DATA_METRICS, METRICS_FILES, PLATFORM_FILE, flatten
@@ -29,7 +32,9 @@ from sentiment.tools import DVC, tool_output
 RECORDS = Path("metrics/records")
 
 
-def record_of_workspace(root: Path, command: list[str]) -> dict:
+def record_of_workspace(
+    root: Path, command: list[str], stage_times: list[dict] | None = None
+) -> dict:
     """The record of the run whose outputs are in `root`'s workspace."""
     metrics = {}
     for path in (*METRICS_FILES, DATA_METRICS):
@@ -47,6 +52,7 @@ def record_of_workspace(root: Path, command: list[str]) -> dict:
         "platform": json.loads((root / PLATFORM_FILE).read_text())
         if (root / PLATFORM_FILE).exists()
         else None,
+        "stage_times": stage_times or [],
     }
 
 
@@ -68,8 +74,14 @@ def run(args: argparse.Namespace) -> None:
     shown = ["dvc", *command[1:]] if command[0] == "dvc" else command
     runnable = [*DVC, *command[1:]] if command[0] == "dvc" else command
     log(f"record: running {shlex.join(shown)}")
-    if subprocess.run(runnable, check=False).returncode != 0:
-        raise PipelineError(f"`{shlex.join(shown)}` failed (its output is above): nothing recorded")
+    with tempfile.TemporaryDirectory(prefix="record-") as scratch:
+        times = Path(scratch) / "stage-times.jsonl"
+        env = os.environ | {STAGE_TIMES_ENV: str(times)}
+        if subprocess.run(runnable, check=False, env=env).returncode != 0:
+            raise PipelineError(
+                f"`{shlex.join(shown)}` failed (its output is above): nothing recorded"
+            )
+        ran = [json.loads(line) for line in times.read_text().splitlines()] if times.exists() else []
     path = RECORDS / f"{args.name}.json"
-    write_json(path, record_of_workspace(Path.cwd(), shown))
+    write_json(path, record_of_workspace(Path.cwd(), shown, ran))
     log(f"record: wrote {path}")

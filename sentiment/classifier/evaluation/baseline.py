@@ -11,6 +11,8 @@ on the validation reviews the network is validated on, never on the test split.
 
 from __future__ import annotations
 
+from itertools import repeat
+
 import numpy as np
 from scipy.sparse import csr_matrix, diags
 from sklearn.linear_model import LogisticRegression
@@ -44,17 +46,23 @@ class NgramVocabulary:
         self.longest = longest
 
     def _ids(self, texts: list[str], grow: bool) -> list[np.ndarray]:
-        ids = []
+        """Each text's words as numbers; `grow` numbers the words not seen yet (in order)."""
+        words, ids = self.words, []
         for text in texts:
-            words = tokenize(text)
+            tokens = tokenize(text)
             if grow:
-                for word in words:
-                    self.words.setdefault(word, len(self.words) + 1)  # digits start at 1
-            ids.append(np.array([self.words.get(w, self.unknown) for w in words], dtype=np.int64))
+                for word in tokens:
+                    if word not in words:
+                        words[word] = len(words) + 1  # digits start at 1
+                numbers = map(words.__getitem__, tokens)
+            else:
+                numbers = map(words.get, tokens, repeat(self.unknown, len(tokens)))
+            ids.append(np.fromiter(numbers, dtype=np.int64, count=len(tokens)))
         return ids
 
     def _grams(self, ids: np.ndarray) -> np.ndarray:
-        """The review's distinct n-grams as numbers (every digit >= 1: lengths never collide)."""
+        """The review's distinct n-grams as numbers, sorted (every digit >= 1: lengths never
+        collide)."""
         grams, current = [ids], ids
         for n in range(2, self.longest + 1):
             current = current[:-1] * self.base + ids[n - 1 :]
@@ -62,6 +70,15 @@ class NgramVocabulary:
         return np.unique(np.concatenate(grams))
 
     def fit(self, texts: list[str]) -> NgramVocabulary:
+        self._fit(texts)
+        return self
+
+    def fit_transform(self, texts: list[str]) -> csr_matrix:
+        """fit(texts).transform(texts), each text read once."""
+        return self._features(self._fit(texts))
+
+    def _fit(self, texts: list[str]) -> list[np.ndarray]:
+        """Learn the kept n-grams; each text's distinct n-grams."""
         self.words: dict[str, int] = {}
         self.unknown = 0  # placeholder while growing
         ids = self._ids(texts, grow=True)
@@ -69,28 +86,26 @@ class NgramVocabulary:
         self.base = len(self.words) + 2
         if self.base**self.longest >= 2**63:
             raise ValueError(f"{len(self.words):,} words are too many for {self.longest}-grams")
-        grams, counts = np.unique(
-            np.concatenate([self._grams(review) for review in ids]), return_counts=True
-        )
+        rows = [self._grams(review) for review in ids]
+        grams, counts = np.unique(np.concatenate(rows), return_counts=True)
         self.vocabulary = grams[counts >= MIN_REVIEWS]  # sorted
-        return self
+        return rows
 
     def transform(self, texts: list[str]) -> csr_matrix:
-        rows = [self._grams(review) for review in self._ids(texts, grow=False)]
-        columns, indptr = [], [0]
-        last = max(len(self.vocabulary) - 1, 0)
-        for grams in rows:
-            if not len(self.vocabulary):
-                grams = grams[:0]
-            positions = np.minimum(np.searchsorted(self.vocabulary, grams), last)
-            kept = positions[self.vocabulary[positions] == grams] if len(grams) else positions
-            columns.append(kept)
-            indptr.append(indptr[-1] + len(kept))
-        indices = np.concatenate(columns) if columns else np.zeros(0, dtype=np.int64)
-        return csr_matrix(
-            (np.ones(len(indices)), indices, np.array(indptr)),
-            shape=(len(texts), len(self.vocabulary)),
-        )
+        return self._features([self._grams(review) for review in self._ids(texts, grow=False)])
+
+    def _features(self, rows: list[np.ndarray]) -> csr_matrix:
+        """The binary matrix of each row's kept n-grams (one lookup for every row)."""
+        shape = (len(rows), len(self.vocabulary))
+        grams = np.concatenate(rows) if rows else np.zeros(0, dtype=np.int64)
+        if not len(self.vocabulary) or not len(grams):
+            return csr_matrix(shape)
+        positions = np.minimum(np.searchsorted(self.vocabulary, grams), len(self.vocabulary) - 1)
+        kept = self.vocabulary[positions] == grams
+        row_of = np.repeat(np.arange(len(rows)), [len(row) for row in rows])
+        indptr = np.concatenate([[0], np.cumsum(np.bincount(row_of[kept], minlength=len(rows)))])
+        indices = positions[kept]  # ascending in each row: its grams and the vocabulary are sorted
+        return csr_matrix((np.ones(len(indices)), indices, indptr), shape=shape)
 
     def lengths(self) -> np.ndarray:
         """Each column's n-gram length in words."""
@@ -185,8 +200,8 @@ def fit_and_score_baseline(
     classes = int(labels.max()) + 1
     # One vocabulary up to the longest n-grams; a shorter range is its subset of columns (the same
     # n-grams in the same number of reviews), so the reviews are counted once.
-    ngrams = NgramVocabulary(max(LONGEST_NGRAMS)).fit(fit_texts)
-    all_features = ngrams.transform(fit_texts)
+    ngrams = NgramVocabulary(max(LONGEST_NGRAMS))
+    all_features = ngrams.fit_transform(fit_texts)
     all_held_out = ngrams.transform([text for text, _ in validation])
     lengths = ngrams.lengths()
     best = None
