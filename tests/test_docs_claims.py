@@ -212,3 +212,23 @@ def test_a_recorded_run_holds_its_command_params_metrics_and_platform(tmp_path):
     test = json.loads((repo / "metrics/test.json").read_text())
     assert record["metrics"]["metrics/test.json"]["accuracy"] == test["accuracy"]
     assert record["platform"]["cpu"]["logical_cores"] >= 1 and record["date"]
+    ran = {stage["stage"]: stage for stage in record["stage_times"]}
+    assert {"download", "preprocess", "train", "evaluate", "export"} <= set(ran)
+    assert all(stage["wall_s"] > 0 and stage["peak_rss_mb"] > 0 for stage in ran.values())
+
+
+def test_the_readmes_speed_figures_are_the_committed_benchmarks():
+    """What a run costs, as the README says it, is what metrics/benchmark/pipeline.json holds:
+    the machine it names, and for each instruction set measured the throughput and wall-time
+    ratios against the tutorial's script."""
+    readme = (PROJECT_ROOT / "README.md").read_text()
+    section = readme.split("## What a run costs", 1)[1].split("\n## ", 1)[0]
+    benchmark = json.loads((PROJECT_ROOT / "metrics/benchmark/pipeline.json").read_text())
+    assert benchmark["cpu"]["model"] in section
+    assert "metrics/benchmark/pipeline.json" in section
+    for run in benchmark["runs"]:
+        for ratio in ("train_throughput", "wall_time"):
+            assert f"{run['ratios'][ratio]:.2f}x" in section, (run["isa"], ratio)
+    native = next(run for run in benchmark["runs"] if run["isa"] == "native")
+    assert f"{native['pipeline']['wall_s']:.0f} s" in section
+    assert f"{native['reference']['wall_s']:.0f} s" in section

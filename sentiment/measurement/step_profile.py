@@ -2,7 +2,7 @@
 
 Usage:
   sentiment benchmark steps --params params.yaml --data data/processed [--steps 20] \
-      [--warm-up 5] [--output FILE]
+      [--warm-up 5] [--kernel-gradient] [--output FILE]
 
 Trains the configuration exactly as the train stage does (same model, optimizer, batches, one
 thread per op), lets the first --warm-up steps pass (tracing, allocation), profiles the next
@@ -22,7 +22,9 @@ needs at the large product's rate.
 
 The first embedding values do not change a step's cost: with embedding_init word2vec the
 profile starts from a seeded random table of the same shape. An ensemble is profiled as one
-member (its training is members x one member's).
+member (its training is members x one member's). --kernel-gradient profiles the same steps with
+every LSTM's gradient on TensorFlow's BlockLSTMGradV2 kernel, for comparison with the looped
+gradient that wide layers train with.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ import json
 import math
 import os
 import re
+import sys
 import tempfile
 import time
 from collections import Counter
@@ -90,6 +93,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", type=Path, required=True, help="preprocess's output folder")
     parser.add_argument("--steps", type=int, default=20, help="steps profiled (default 20)")
     parser.add_argument("--warm-up", type=int, default=5, help="steps run first (default 5)")
+    parser.add_argument(
+        "--kernel-gradient",
+        action="store_true",
+        help="run every LSTM's gradient as BlockLSTMGradV2, the looped gradient off (to compare)",
+    )
     parser.add_argument("--output", type=Path, help="also write the summary JSON here")
 
 
@@ -123,11 +131,17 @@ def read_trace(folder: Path) -> dict:
     return {"ops": ops, "input_pipeline_s": input_pipeline}
 
 
-def profile_steps(params, data: Path, steps: int, warm_up: int) -> dict:
+def profile_steps(
+    params, data: Path, steps: int, warm_up: int, kernel_gradient: bool = False
+) -> dict:
     """Train warm_up + steps steps of the configuration; time and profile the last `steps`."""
     from sentiment.tensorflow_start import run_ops_single_threaded
 
     run_ops_single_threaded()
+    if kernel_gradient:
+        from sentiment.classifier.model import fast_layers
+
+        fast_layers.LOOPED_GRADIENT_UNITS = sys.maxsize
     import keras
     import tensorflow as tf
 
@@ -217,7 +231,7 @@ def run(args: argparse.Namespace) -> None:
     params = load_params(args.params)
     if args.steps < 1 or args.warm_up < 1:
         raise PipelineError("--steps and --warm-up must be at least 1 (the first step traces)")
-    profile = profile_steps(params, args.data, args.steps, args.warm_up)
+    profile = profile_steps(params, args.data, args.steps, args.warm_up, args.kernel_gradient)
     step_s = profile["wall_s"] / args.steps
     # Recurrent FLOPs of the profiled batches: each batch runs its own number of time steps.
     directions = 2 if params.bidirectional else 1
@@ -254,7 +268,8 @@ def run(args: argparse.Namespace) -> None:
     least_s = per_time_step * sum(epoch) * epochs / best_rate
     summary = {
         "command": "sentiment benchmark steps "
-        f"--params {args.params} --steps {args.steps} --warm-up {args.warm_up}",
+        f"--params {args.params} --data {args.data} --steps {args.steps} --warm-up {args.warm_up}"
+        + (" --kernel-gradient" if args.kernel_gradient else ""),
         "date": time.strftime("%Y-%m-%d"),
         "platform": describe_platform(),
         "configuration": {
@@ -276,6 +291,7 @@ def run(args: argparse.Namespace) -> None:
                 "mask_padding",
             )
         },
+        "gradient": "BlockLSTMGradV2 at every size" if args.kernel_gradient else "as trained",
         "steps": args.steps,
         "step_s": round(step_s, 5),
         "mean_time_steps": round(float(np.mean(profiled)), 1),

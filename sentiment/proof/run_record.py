@@ -81,7 +81,8 @@ def run(args: argparse.Namespace) -> None:
             raise PipelineError(
                 f"`{shlex.join(shown)}` failed (its output is above): nothing recorded"
             )
-        ran = [json.loads(line) for line in times.read_text().splitlines()] if times.exists() else []
+        lines = times.read_text().splitlines() if times.exists() else []
+        ran = [json.loads(line) for line in lines]
     path = RECORDS / f"{args.name}.json"
     write_json(path, record_of_workspace(Path.cwd(), shown, ran))
     log(f"record: wrote {path}")
