@@ -29,6 +29,7 @@ LONGEST_NGRAMS = (2, 3)
 REGULARISATION = (0.1, 1.0, 10.0)
 SMOOTHING = 1.0  # added to every n-gram's count in the ratio (Wang & Manning's alpha)
 MIN_REVIEWS = 2  # an n-gram in fewer training reviews is left out
+LOOKUP_ROWS = 2000  # reviews whose n-grams are looked up in the vocabulary at once
 
 
 class NgramVocabulary:
@@ -95,16 +96,23 @@ class NgramVocabulary:
         return self._features([self._grams(review) for review in self._ids(texts, grow=False)])
 
     def _features(self, rows: list[np.ndarray]) -> csr_matrix:
-        """The binary matrix of each row's kept n-grams (one lookup for every row)."""
+        """The binary matrix of each row's kept n-grams, looked up LOOKUP_ROWS rows at a time
+        (one search per block: fast, and memory bounded by the block)."""
         shape = (len(rows), len(self.vocabulary))
-        grams = np.concatenate(rows) if rows else np.zeros(0, dtype=np.int64)
-        if not len(self.vocabulary) or not len(grams):
+        if not len(self.vocabulary):
             return csr_matrix(shape)
-        positions = np.minimum(np.searchsorted(self.vocabulary, grams), len(self.vocabulary) - 1)
-        kept = self.vocabulary[positions] == grams
-        row_of = np.repeat(np.arange(len(rows)), [len(row) for row in rows])
-        indptr = np.concatenate([[0], np.cumsum(np.bincount(row_of[kept], minlength=len(rows)))])
-        indices = positions[kept]  # ascending in each row: its grams and the vocabulary are sorted
+        columns, counts = [], []
+        for start in range(0, len(rows), LOOKUP_ROWS):
+            block = rows[start : start + LOOKUP_ROWS]
+            grams = np.concatenate(block)
+            positions = np.searchsorted(self.vocabulary, grams)
+            positions = np.minimum(positions, len(self.vocabulary) - 1)
+            kept = self.vocabulary[positions] == grams
+            row_of = np.repeat(np.arange(len(block)), [len(row) for row in block])
+            columns.append(positions[kept])  # ascending in each row: both sides are sorted
+            counts.append(np.bincount(row_of[kept], minlength=len(block)))
+        indices = np.concatenate(columns) if columns else np.zeros(0, dtype=np.int64)
+        indptr = np.concatenate([[0], np.cumsum(np.concatenate(counts))]) if counts else [0]
         return csr_matrix((np.ones(len(indices)), indices, indptr), shape=shape)
 
     def lengths(self) -> np.ndarray:
