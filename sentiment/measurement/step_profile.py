@@ -113,7 +113,7 @@ def read_trace(folder: Path) -> dict:
 
     traces = sorted(folder.rglob("*.xplane.pb"))
     if not traces:
-        raise RuntimeError(f"TensorFlow's profiler wrote no trace under {folder}")
+        raise PipelineError(f"TensorFlow's profiler wrote no trace under {folder}")
     space = xplane_pb2.XSpace()
     space.ParseFromString(traces[-1].read_bytes())
     ops, input_pipeline = Counter(), 0.0  # (group, op type) -> seconds
@@ -142,11 +142,8 @@ def profile_steps(
         from sentiment.classifier.model import fast_layers
 
         fast_layers.LOOPED_GRADIENT_UNITS = sys.maxsize
-    import keras
-    import tensorflow as tf
 
     from sentiment.classifier.data.splits import embedding_rows, load_labels, load_split
-    from sentiment.classifier.training.fit import train_model
     from sentiment.params import ModelConfig, TrainingConfig
 
     classes = len(load_labels(data))
@@ -171,7 +168,29 @@ def profile_steps(
             .normal(0, 0.1, (model_config.vocab_size, model_config.embedding_dim))
             .astype(np.float32)
         )
-    folder = Path(tempfile.mkdtemp(prefix="steps-profile-"))
+    with tempfile.TemporaryDirectory(prefix="steps-profile-") as scratch:
+        folder = Path(scratch)
+        trace = _profiled_fit(
+            folder, train, validation, model_config, training_config, vectors, warm_up, steps
+        )
+    lengths = _batch_lengths(train, training_config, model_config)
+    return {
+        "wall_s": trace.pop("wall_s"),
+        "epoch_lengths": lengths,
+        "profiled_lengths": lengths[warm_up : warm_up + steps],
+        **trace,
+    }
+
+
+def _profiled_fit(
+    folder: Path, train, validation, model_config, training_config, vectors, warm_up, steps
+) -> dict:
+    """Fit until the profiled window has run; its wall time and the trace read back."""
+    import keras
+    import tensorflow as tf
+
+    from sentiment.classifier.training.fit import train_model
+
     window: dict[str, float] = {}
 
     class Window(keras.callbacks.Callback):
@@ -195,13 +214,7 @@ def profile_steps(
         verbose=0,
         word_vectors=vectors,
     )
-    lengths = _batch_lengths(train, training_config, model_config)
-    return {
-        "wall_s": window["wall_s"],
-        "epoch_lengths": lengths,
-        "profiled_lengths": lengths[warm_up : warm_up + steps],
-        **read_trace(folder),
-    }
+    return {"wall_s": window["wall_s"], **read_trace(folder)}
 
 
 def _batch_lengths(train, training_config, model_config) -> list[int]:
