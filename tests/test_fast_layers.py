@@ -41,6 +41,16 @@ def twin_models(
     return stock, fused
 
 
+def assert_same_gradients(tape, stock, fused, atol: float) -> None:
+    """Each (loss, model)'s gradients for its weights, the fused model's against the stock's."""
+    stock_grads = tape.gradient(stock[0], stock[1].trainable_weights)
+    fused_grads = tape.gradient(fused[0], fused[1].trainable_weights)
+    for stock_grad, fused_grad in zip(stock_grads, fused_grads, strict=True):
+        np.testing.assert_allclose(
+            tf.convert_to_tensor(fused_grad), tf.convert_to_tensor(stock_grad), atol=atol
+        )
+
+
 @pytest.mark.parametrize("return_sequences", [False, True])
 @pytest.mark.parametrize("mask_zero", [True, False])
 @pytest.mark.parametrize("merge_mode", ["concat", "sum"])
@@ -52,12 +62,7 @@ def test_fused_lstm_gives_the_stock_layers_outputs_and_gradients(
         stock_out, fused_out = stock(TOKEN_IDS), fused(TOKEN_IDS)
         stock_loss, fused_loss = tf.reduce_sum(stock_out**2), tf.reduce_sum(fused_out**2)
     np.testing.assert_allclose(fused_out, stock_out, atol=1e-6)
-    stock_grads = tape.gradient(stock_loss, stock.trainable_weights)
-    fused_grads = tape.gradient(fused_loss, fused.trainable_weights)
-    for stock_grad, fused_grad in zip(stock_grads, fused_grads, strict=True):
-        np.testing.assert_allclose(
-            tf.convert_to_tensor(fused_grad), tf.convert_to_tensor(stock_grad), atol=1e-5
-        )
+    assert_same_gradients(tape, (stock_loss, stock), (fused_loss, fused), atol=1e-5)
 
 
 def test_a_review_with_no_words_keeps_the_initial_state():
@@ -212,12 +217,7 @@ def test_wide_layers_train_through_the_looped_gradient_as_the_stock_layer_does()
         stock_loss = tf.reduce_sum(stock(ids) ** 2)
         fused_loss = tf.reduce_sum(fused(ids) ** 2)
     np.testing.assert_allclose(fused_loss, stock_loss, rtol=1e-5)
-    stock_grads = tape.gradient(stock_loss, stock.trainable_weights)
-    fused_grads = tape.gradient(fused_loss, fused.trainable_weights)
-    for stock_grad, fused_grad in zip(stock_grads, fused_grads, strict=True):
-        np.testing.assert_allclose(
-            tf.convert_to_tensor(fused_grad), tf.convert_to_tensor(stock_grad), atol=2e-5
-        )
+    assert_same_gradients(tape, (stock_loss, stock), (fused_loss, fused), atol=2e-5)
     step = tf.function(lambda: tf.gradients(tf.reduce_sum(fused(ids)), fused.trainable_weights))
     ops = _op_types(step.get_concrete_function().graph.as_graph_def())
     assert ops.count("BlockLSTMV2") == 2 and "BlockLSTMGradV2" not in ops

@@ -71,23 +71,27 @@ class LSTMWithOwnLoop(layers.LSTM):
 # layer's outputs stop matching keras.layers.LSTM (tests/test_fast_layers.py compares them).
 
 
+def _kernel_inputs(x, cs_prev, h_prev, w, b) -> dict:
+    """The inputs BlockLSTMV2 and BlockLSTMGradV2 share: no peepholes, the whole sequence."""
+    no_peephole = tf.zeros(tf.shape(b)[:1] // 4, dtype=x.dtype)
+    return {
+        "seq_len_max": tf.cast(tf.shape(x)[0], tf.int64),
+        "x": x,
+        "cs_prev": cs_prev,
+        "h_prev": h_prev,
+        "w": w,
+        "wci": no_peephole,
+        "wcf": no_peephole,
+        "wco": no_peephole,
+        "b": b,
+        "use_peephole": False,
+    }
+
+
 def block_lstm_forward(x, cs_prev, h_prev, w, b) -> tuple[tf.Tensor, ...]:
     """BlockLSTMV2 over time-major x (time, batch, features): (i, cs, f, o, ci, co, h), each
     (time, batch, units), the gates after their activations."""
-    no_peephole = tf.zeros(tf.shape(b)[:1] // 4, dtype=x.dtype)
-    return tf.raw_ops.BlockLSTMV2(
-        seq_len_max=tf.cast(tf.shape(x)[0], tf.int64),
-        x=x,
-        cs_prev=cs_prev,
-        h_prev=h_prev,
-        w=w,
-        wci=no_peephole,
-        wcf=no_peephole,
-        wco=no_peephole,
-        b=b,
-        cell_clip=0.0,  # no clipping
-        use_peephole=False,
-    )
+    return tf.raw_ops.BlockLSTMV2(cell_clip=0.0, **_kernel_inputs(x, cs_prev, h_prev, w, b))
 
 
 @tf.custom_gradient
@@ -97,30 +101,12 @@ def block_lstm(x, cs_prev, h_prev, w, b):
     The gradient is BlockLSTMGradV2's: TensorFlow registers the V1 gradient (ICFO gate layout) for
     the V2 op, which is wrong for V2's IFCO weights.
     """
-    i, cs, f, o, ci, co, h = block_lstm_forward(x, cs_prev, h_prev, w, b)
+    shared = _kernel_inputs(x, cs_prev, h_prev, w, b)
+    i, cs, f, o, ci, co, h = tf.raw_ops.BlockLSTMV2(cell_clip=0.0, **shared)  # 0: no clipping
 
     def gradient(cs_grad, h_grad):
-        no_peephole = tf.zeros(tf.shape(b)[:1] // 4, dtype=x.dtype)
         grads = tf.raw_ops.BlockLSTMGradV2(
-            seq_len_max=tf.cast(tf.shape(x)[0], tf.int64),
-            x=x,
-            cs_prev=cs_prev,
-            h_prev=h_prev,
-            w=w,
-            wci=no_peephole,
-            wcf=no_peephole,
-            wco=no_peephole,
-            b=b,
-            use_peephole=False,
-            i=i,
-            cs=cs,
-            f=f,
-            o=o,
-            ci=ci,
-            co=co,
-            h=h,
-            cs_grad=cs_grad,
-            h_grad=h_grad,
+            i=i, cs=cs, f=f, o=o, ci=ci, co=co, h=h, cs_grad=cs_grad, h_grad=h_grad, **shared
         )
         x_grad, cs_prev_grad, h_prev_grad, w_grad, _, _, _, b_grad = grads
         return x_grad, cs_prev_grad, h_prev_grad, w_grad, b_grad
