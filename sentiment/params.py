@@ -196,7 +196,8 @@ STAGE_PARAMS: dict[str, tuple[str, ...]] = {
     "word_vectors": ("embedding_init", "embedding_dim", "seed"),
     # train reads its params only through these two configs
     "train": config_knobs(TrainingConfig) + config_knobs(ModelConfig),
-    "baseline": ("validation_split", "seed"),
+    # the baseline reads the splits preprocess carved; its own draws follow the seed
+    "baseline": ("seed",),
     "evaluate": ("decision_threshold",),
     "figures": (),  # draws what evaluate and train wrote; no knob of its own
     # export writes every param into the model card, so it reads them all

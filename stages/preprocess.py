@@ -1,9 +1,10 @@
-"""Stage preprocess: vocabulary from the training reviews, padded train/validation/test splits."""
+"""Stage preprocess: vocabulary from the training reviews, padded train/validation/test splits,
+and every review's words uncut for the baseline."""
 
 import argparse
 from pathlib import Path
 
-from sentiment.classifier.data.preprocessing import prepare_splits
+from sentiment.classifier.data.preprocessing import PARTS, number_words, splits_from_words
 from sentiment.classifier.data.reviews import VALIDATION, read_labels, read_splits, texts_in_both
 from sentiment.classifier.data.splits import (
     LABELS_FILE,
@@ -11,6 +12,7 @@ from sentiment.classifier.data.splits import (
     save_labels,
     save_split,
     save_vocabulary,
+    save_words,
     split_statistics,
 )
 from sentiment.console import log, run_main
@@ -22,6 +24,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--reviews", type=Path, required=True, help="download's output folder")
     parser.add_argument("--output", type=Path, required=True, help="folder for the splits")
+    parser.add_argument(
+        "--words", type=Path, required=True, help="folder for each split's words, uncut"
+    )
     parser.add_argument("--statistics", type=Path, required=True, help="JSON of data statistics")
     parser.add_argument("--params", type=Path, default=Path("params.yaml"))
     args = parser.parse_args()
@@ -29,7 +34,19 @@ def main() -> None:
 
     reviews = read_splits(args.reviews)
     labels = read_labels(args.reviews)
-    splits, vocabulary = prepare_splits(reviews, **params, label_names=labels)
+    shape = {key: params[key] for key in ("vocab_size", "max_length", "padding", "truncating")}
+    # The words depend on the splits' carving only, not on the vocabulary or the padding, so the
+    # baseline that reads them re-runs only when the reviews or the carving change.
+    words, spelled = number_words(
+        reviews,
+        validation_split=params["validation_split"],
+        seed=params["seed"],
+        label_names=labels,
+    )
+    splits, vocabulary = splits_from_words(words, spelled, **shape)
+    with atomic_output(args.words, directory=True) as output:
+        for name in PARTS:
+            save_words(words[name], output / f"{name}.npz")
     with atomic_output(args.output, directory=True) as output:
         for name, split in splits.items():
             save_split(split, output / f"{name}.npz")

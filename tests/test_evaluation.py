@@ -1,10 +1,13 @@
 import csv
 import io
 import json
+import os
 
 import numpy as np
 import pytest
 
+from sentiment.classifier.data.preprocessing import number_words
+from sentiment.classifier.data.reviews import VALIDATION
 from sentiment.classifier.data.synthetic import make_synthetic
 from sentiment.classifier.evaluation.baseline import fit_and_score_baseline
 from sentiment.classifier.evaluation.metrics import (
@@ -102,7 +105,15 @@ def test_the_baselines_ngrams_are_scikit_learns_binary_counts_in_another_column_
         difference = theirs.transform(texts)[:, order] - ours.transform(texts)
         assert difference.nnz == 0
     assert list(ours.lengths()) == [name.count(" ") + 1 for name in names]
-    read_once = NgramVocabulary(3).fit_transform(fit)
+    # preprocess's words give the same numbers, so the same features, each review read once
+    labelled = [(text, 0) for text in fit]
+    words, spelled = number_words(
+        {"train": labelled, VALIDATION: labelled[:1], "test": labelled[:1]},
+        validation_split=0.2,
+        seed=0,
+    )
+    assert spelled == list(ours.words) and int(words["train"].distinct) == len(ours.words)
+    read_once = NgramVocabulary(3).fit_transform_numbers(words["train"].reviews(), len(spelled))
     assert (read_once != ours.transform(fit)).nnz == 0 and read_once.has_sorted_indices
 
 
@@ -120,6 +131,39 @@ def test_the_baseline_chooses_on_validation_and_never_reads_the_test_labels():
     assert {key: again[key] for key in same_choice} == {key: chosen[key] for key in same_choice}
     assert again["accuracy"] == pytest.approx(1 - chosen["accuracy"])  # the same predictions
     assert fit_and_score_baseline(reviews, validation_split=0.2, seed=1) == chosen  # exact
+
+
+def test_the_baselines_fits_side_by_side_are_the_serial_fits_bit_for_bit(monkeypatch):
+    from scipy.sparse import diags
+
+    from sentiment.classifier.evaluation import baseline
+
+    reviews = make_synthetic(300)
+    labels = np.array([label for _, label in reviews["train"]])
+    ngrams = baseline.NgramVocabulary(3)
+    features = ngrams.fit([text for text, _ in reviews["train"]]).transform(
+        [text for text, _ in reviews["train"]]
+    )
+    inputs = {}
+    for longest in baseline.LONGEST_NGRAMS:
+        columns = features[:, np.flatnonzero(ngrams.lengths() <= longest)]
+        ratios = baseline.naive_bayes_ratios(columns, labels, [1])
+        inputs[longest] = (ratios, [columns @ diags(ratio) for ratio in ratios])
+
+    def fitted(processes: int) -> dict:
+        monkeypatch.setattr(baseline, "FIT_PROCESSES", processes)
+        return baseline.fit_candidates(inputs, labels, classes=2, seed=3)
+
+    serial, side_by_side = fitted(1), fitted(2)
+    assert baseline.fit_processes(6) == min(2, len(os.sched_getaffinity(0)))
+    assert set(side_by_side) == {
+        (longest, c) for longest in baseline.LONGEST_NGRAMS for c in baseline.REGULARISATION
+    }
+    for key, model in serial.items():
+        for theirs, ours in zip(side_by_side[key].models, model.models, strict=True):
+            assert np.array_equal(theirs.coef_, ours.coef_)
+            assert np.array_equal(theirs.intercept_, ours.intercept_)
+    assert not baseline._FIT_INPUTS  # nothing left behind in the parent
 
 
 def test_report_puts_the_network_beside_the_baseline():

@@ -132,6 +132,18 @@ def test_repro_then_merge_mode_experiment_then_metrics_diff(project):
     assert json.loads(dvc(run, "metrics", "diff", "--json")).get("metrics/test.json")
     assert "metrics/test.json" in dvc(run, "metrics", "diff")
 
+    # Another vocabulary: preprocess writes the words again, byte for byte, so DVC leaves the
+    # baseline as it is.
+    words = {path.name: path.read_bytes() for path in (repo / "data/words").iterdir()}
+    params = yaml.safe_load((repo / "params.yaml").read_text())
+    (repo / "params.yaml").write_text(
+        yaml.safe_dump({**params, "vocab_size": params["vocab_size"] // 2})
+    )
+    output = dvc(run, "repro", "baseline")
+    assert "Running stage 'preprocess'" in output
+    assert "Stage 'baseline' didn't change, skipping" in output
+    assert {path.name: path.read_bytes() for path in (repo / "data/words").iterdir()} == words
+
 
 @pytest.mark.slow
 def test_an_ensemble_trains_evaluates_and_exports_as_one_model(tmp_path):

@@ -33,6 +33,7 @@ BYTE_STABLE = (
     "metrics/train/plots/metrics/eval/accuracy.tsv",
     "data/raw/train.jsonl",
     "data/processed/train.npz",
+    "data/words/test.npz",
     "models/model.keras",
     "models/export/model.keras",
 )
@@ -65,7 +66,7 @@ def test_push_delete_pull_restores_every_output_with_the_same_hashes(reproduced,
     dvc(run, "remote", "add", "--local", "-f", "-d", "test-storage", str(storage))
     dvc(run, "push")
     lock = (repo / "dvc.lock").read_bytes()
-    for folder in (".dvc/cache", "data/raw", "data/processed", "models"):
+    for folder in (".dvc/cache", "data/raw", "data/processed", "data/words", "models"):
         shutil.rmtree(repo / folder)
     dvc(run, "pull")
     assert digests(repo) == first

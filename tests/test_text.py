@@ -1,21 +1,29 @@
+import random
+import re
+
 import numpy as np
 import pytest
 
-from sentiment.classifier.data.preprocessing import prepare_splits
+from sentiment.classifier.data.preprocessing import most_used, number_words, prepare_splits
+from sentiment.classifier.data.reviews import VALIDATION
 from sentiment.classifier.data.splits import (
     Split,
     carve_split,
     load_split,
+    load_words,
     save_split,
+    save_words,
     split_statistics,
 )
 from sentiment.classifier.data.text import (
+    LINE_BREAK_PATTERN,
+    NON_TOKEN_PATTERN,
     OOV_ID,
     PAD_ID,
-    build_vocabulary,
     pad,
     tokenize,
 )
+from sentiment.errors import PipelineError
 from tests.conftest import vectorize_texts
 
 
@@ -35,9 +43,73 @@ def test_tokenize_lowercases_ascii_only_like_tensorflow():
     assert tokenize("\u212aelvin Élan") == ["elvin", "lan"]
 
 
+def pattern_tokens(text: str) -> list[str]:
+    """tokenize's definition, written with the patterns the exported vectoriser uses."""
+    lowered = re.sub(LINE_BREAK_PATTERN, " ", text).translate(
+        str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+    )
+    return re.sub(NON_TOKEN_PATTERN, " ", lowered).split()
+
+
+TRICKY_TEXTS = [
+    "",
+    "<BR/>?! <br>x<Br\t\r\n/>y<br / >z",
+    "don't 'quote' O'NEIL 10/10 \u00e9t\u00e9 na\u00efve \u212aelvin \u017fs",
+    "tabs\tand\nnew\rlines\x00nul\x7fdel \ud800 lone surrogate \U0001f600 emoji",
+    "<<br>br /> <b r/> <br/ > <br\x0b/>",
+]
+
+
+@pytest.mark.parametrize("text", TRICKY_TEXTS)
+def test_tokenize_splits_exactly_where_the_patterns_do(text):
+    assert tokenize(text) == pattern_tokens(text)
+
+
+def test_tokenize_agrees_with_the_patterns_on_random_text():
+    rng = random.Random(7)
+    alphabet = "aZ9' \t\n\r<>/brBR.,!\u00e9\u212a\u017f\x00\ud800\U0001f600-"
+    for _ in range(2000):
+        text = "".join(rng.choice(alphabet) for _ in range(rng.randrange(40)))
+        assert tokenize(text) == pattern_tokens(text), repr(text)
+
+
 def test_vocabulary_ranks_by_frequency_then_alphabetically_and_counts_reserved_ids():
-    tokens = [["b", "a", "c"], ["c", "b"], ["c", "d"]]
-    assert build_vocabulary(tokens, vocab_size=5) == ["c", "b", "a"]
+    reviews = {
+        "train": [("b a c", 0), ("c b", 1), ("c d", 0)],
+        VALIDATION: [("a z", 1)],
+        "test": [("d", 0)],
+    }
+    words, spelled = number_words(reviews, validation_split=0.2, seed=0)
+    kept = most_used(words["train"], spelled, vocab_size=5)
+    assert [spelled[number - 1] for number in kept] == ["c", "b", "a"]
+
+
+def test_words_are_numbered_in_order_of_first_use_in_the_fit_reviews_only():
+    reviews = {
+        "train": [("Good film, good", 1), ("bad film", 0)],
+        VALIDATION: [("good plot", 1)],
+        "test": [("", 0), ("plot film twist", 1)],
+    }
+    words, spelled = number_words(reviews, validation_split=0.2, seed=0)
+    assert spelled == ["good", "film", "bad"]
+    unseen = 4
+    assert [list(review) for review in words["train"].reviews()] == [[1, 2, 1], [3, 2]]
+    assert [list(review) for review in words[VALIDATION].reviews()] == [[1, unseen]]
+    assert [list(review) for review in words["test"].reviews()] == [[], [unseen, 2, unseen]]
+    assert words["test"].labels.tolist() == [0, 1] and int(words["test"].distinct) == 3
+
+
+def test_a_splits_words_survive_the_disk(tmp_path):
+    reviews = {"train": [("a b a", 1), ("c", 0)], VALIDATION: [("b", 1)], "test": [("d a", 0)]}
+    words, _ = number_words(reviews, validation_split=0.2, seed=0)
+    for name, part in words.items():
+        save_words(part, tmp_path / f"{name}.npz")
+        again = load_words(tmp_path / f"{name}.npz")
+        for field in ("numbers", "offsets", "labels", "distinct"):
+            assert np.array_equal(getattr(again, field), getattr(part, field))
+    (tmp_path / "broken.npz").write_bytes(b"not a zip")
+    with pytest.raises(PipelineError, match="is not a split's words from preprocess"):
+        load_words(tmp_path / "broken.npz")
 
 
 @pytest.mark.parametrize(

@@ -32,6 +32,8 @@ STAGES = {
         "data/raw",
         "--output",
         "data/processed",
+        "--words",
+        "data/words",
         "--statistics",
         "metrics/data.json",
     ],

@@ -90,4 +90,9 @@ def batch_dataset(
     signature = (token_spec, label_spec) if with_labels else token_spec
     batches = -(-len(split) // batch_size)
     dataset = tf.data.Dataset.from_generator(generate, output_signature=signature)
-    return dataset.apply(tf.data.experimental.assert_cardinality(batches)).prefetch(2)
+    # No autotuning: its background thread makes destroying each epoch's spent iterator wait for
+    # the thread's next wake-up (seconds, at random epochs); a fixed prefetch needs no tuning.
+    options = tf.data.Options()
+    options.autotune.enabled = False
+    dataset = dataset.apply(tf.data.experimental.assert_cardinality(batches)).prefetch(2)
+    return dataset.with_options(options)

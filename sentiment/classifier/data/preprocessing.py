@@ -2,46 +2,33 @@
 
 from __future__ import annotations
 
+from itertools import chain, repeat
+
 import numpy as np
 from tqdm import tqdm
 
 from sentiment.classifier.data.reviews import VALIDATION, Reviews
-from sentiment.classifier.data.splits import Split, carve_split, check_stratifiable
-from sentiment.classifier.data.text import build_vocabulary, tokenize, vectorize, word_id_map
+from sentiment.classifier.data.splits import Split, Words, carve_split, check_stratifiable
+from sentiment.classifier.data.text import FIRST_WORD_ID, OOV_ID, pad, tokenize
+
+PARTS = ("train", "validation", "test")  # train: the reviews the model fits on
 
 
-def _split(
-    token_lists: list[list[str]],
-    labels: np.ndarray,
-    word_ids: dict[str, int],
-    *,
-    max_length: int,
-    padding: str,
-    truncating: str,
-) -> Split:
-    token_ids, lengths = vectorize(
-        token_lists, word_ids, max_length=max_length, padding=padding, truncating=truncating
-    )
-    return Split(token_ids=token_ids, labels=labels.astype(np.int8), lengths=lengths)
-
-
-def prepare_splits(
+def number_words(
     reviews: dict[str, Reviews],
     *,
-    vocab_size: int,
-    max_length: int,
-    padding: str,
-    truncating: str,
     validation_split: float,
     seed: int,
     label_names: list[str] | None = None,
-) -> tuple[dict[str, Split], list[str]]:
-    """Train/validation/test splits and the vocabulary, learnt from the fit part of train only.
+) -> tuple[dict[str, Words], list[str]]:
+    """Every review's words as numbers, for the fit part of train (`train`), the validation
+    reviews and test; and the fit part's words, word n at index n - 1.
 
     A validation split the data gives is used as given; otherwise the validation reviews are
-    carved from train (seeded, stratified by label) before the vocabulary is counted, so neither
-    validation nor test words leak into the model's inputs. label_names names the labels in
-    errors (default: their indices).
+    carved from train (seeded, stratified by label). Words are numbered in the order the fit
+    reviews first use them; a word they never use gets one number for all such words, so
+    nothing of the validation or test words leaks into what is learnt. label_names names the
+    labels in errors (default: their indices).
     """
     tokens = {
         split: [tokenize(text) for text, _ in tqdm(items, desc=f"tokenising {split}", leave=False)]
@@ -60,10 +47,89 @@ def prepare_splits(
         fit, held_out = carve_split(train_labels, share=validation_split, seed=seed)
         fit_part = ([train_tokens[i] for i in fit], train_labels[fit])
         validation_part = ([train_tokens[i] for i in held_out], train_labels[held_out])
-    vocabulary = build_vocabulary(fit_part[0], vocab_size)
-    word_ids = word_id_map(vocabulary)
-    shape = {"max_length": max_length, "padding": padding, "truncating": truncating}
+    words = list(dict.fromkeys(chain.from_iterable(fit_part[0])))  # in order of first use
+    numbers = {word: number for number, word in enumerate(words, start=1)}
+    distinct = np.int64(len(words))
     test_part = (tokens["test"], labels["test"])
     parts = {"train": fit_part, "validation": validation_part, "test": test_part}
-    splits = {name: _split(toks, labs, word_ids, **shape) for name, (toks, labs) in parts.items()}
-    return splits, vocabulary
+    numbered = {}
+    for name, (token_lists, part_labels) in parts.items():
+        lengths = np.fromiter(map(len, token_lists), dtype=np.int64, count=len(token_lists))
+        offsets = np.concatenate([[0], np.cumsum(lengths)])
+        flat = chain.from_iterable(token_lists)
+        found = map(numbers.get, flat, repeat(int(distinct) + 1))
+        numbered[name] = Words(
+            numbers=np.fromiter(found, dtype=np.int32, count=int(offsets[-1])),
+            offsets=offsets,
+            labels=part_labels.astype(np.int8),
+            distinct=distinct,
+        )
+    return numbered, words
+
+
+def most_used(train: Words, words: list[str], vocab_size: int) -> list[int]:
+    """The numbers of the vocab_size - 2 words the fit reviews use most, ties broken
+    alphabetically (deterministic): the vocabulary, word i of it getting id i + 2 (id 0 is
+    padding and id 1 out-of-vocabulary)."""
+    counts = np.bincount(train.numbers, minlength=len(words) + 2).tolist()
+    order = sorted(range(1, len(words) + 1), key=lambda n: (-counts[n], words[n - 1]))
+    return order[: max(vocab_size - FIRST_WORD_ID, 0)]
+
+
+def padded_split(
+    part: Words, token_id: np.ndarray, *, max_length: int, padding: str, truncating: str
+) -> Split:
+    """A split's padded token ids from its words, token_id[n] the id of word number n."""
+    sequences = np.split(token_id[part.numbers], part.offsets[1:-1]) if len(part) else []
+    token_ids = pad(sequences, max_length=max_length, padding=padding, truncating=truncating)
+    lengths = np.diff(part.offsets).astype(np.int32)
+    return Split(token_ids=token_ids, labels=part.labels, lengths=lengths)
+
+
+def splits_from_words(
+    words: dict[str, Words],
+    spelled: list[str],
+    *,
+    vocab_size: int,
+    max_length: int,
+    padding: str,
+    truncating: str,
+) -> tuple[dict[str, Split], list[str]]:
+    """Padded splits and the vocabulary (`most_used`) from `number_words`' results."""
+    kept = most_used(words["train"], spelled, vocab_size)
+    vocabulary = [spelled[number - 1] for number in kept]
+    token_id = np.full(len(spelled) + 2, OOV_ID, dtype=np.int32)  # by word number; last: unseen
+    token_id[np.array(kept, dtype=np.int64)] = np.arange(
+        FIRST_WORD_ID, FIRST_WORD_ID + len(kept), dtype=np.int32
+    )
+    shape = {"max_length": max_length, "padding": padding, "truncating": truncating}
+    return {name: padded_split(words[name], token_id, **shape) for name in PARTS}, vocabulary
+
+
+def prepare_splits(
+    reviews: dict[str, Reviews],
+    *,
+    vocab_size: int,
+    max_length: int,
+    padding: str,
+    truncating: str,
+    validation_split: float,
+    seed: int,
+    label_names: list[str] | None = None,
+) -> tuple[dict[str, Split], list[str]]:
+    """Train/validation/test splits and the vocabulary, learnt from the fit part of train only.
+
+    The validation reviews are the data's or carved from train before the vocabulary is
+    counted, so neither validation nor test words leak into the model's inputs (`number_words`).
+    """
+    words, spelled = number_words(
+        reviews, validation_split=validation_split, seed=seed, label_names=label_names
+    )
+    return splits_from_words(
+        words,
+        spelled,
+        vocab_size=vocab_size,
+        max_length=max_length,
+        padding=padding,
+        truncating=truncating,
+    )

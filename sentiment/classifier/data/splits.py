@@ -1,4 +1,5 @@
-"""Padded splits on disk: a compact, deterministic, pickle-free binary format."""
+"""Padded splits, and every review's words uncut, on disk: a compact, deterministic, pickle-free
+binary format."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from sentiment.files import ZIP_TIME
 VOCABULARY_FILE = "vocabulary.txt"
 LABELS_FILE = "labels.txt"  # the label names in their order: line i names label i
 _ARRAYS = ("token_ids", "labels", "lengths")
+_WORDS_ARRAYS = ("numbers", "offsets", "labels", "distinct")
 
 
 @dataclass(frozen=True)
@@ -28,6 +30,27 @@ class Split:
 
     def __len__(self) -> int:
         return len(self.labels)
+
+
+@dataclass(frozen=True)
+class Words:
+    """One split's reviews as numbers of their words, every word kept, end to end.
+
+    Words are numbered in the order the fit reviews first use them, from 1 to `distinct`; every
+    word the fit reviews never use is `distinct` + 1. Review i is numbers[offsets[i]:offsets[i+1]].
+    """
+
+    numbers: np.ndarray  # int32
+    offsets: np.ndarray  # int64, one more than the reviews
+    labels: np.ndarray  # int8
+    distinct: np.ndarray  # int64 scalar: the words the fit reviews use
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def reviews(self) -> list[np.ndarray]:
+        """Each review's word numbers (int64, ready for arithmetic on them)."""
+        return np.split(self.numbers.astype(np.int64), self.offsets[1:-1])
 
 
 def carve_split(
@@ -60,27 +83,46 @@ def check_stratifiable(
             )
 
 
-def save_split(split: Split, path: Path) -> None:
-    """Write a split as an .npz that numpy reads with allow_pickle=False."""
+def _save_arrays(data: Split | Words, names: tuple[str, ...], path: Path) -> None:
+    """Write the named arrays as an .npz that numpy reads with allow_pickle=False (the same bytes
+    for the same arrays: fixed member dates, no compression)."""
     with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED) as archive:
-        for name in _ARRAYS:
+        for name in names:
             info = zipfile.ZipInfo(f"{name}.npy", date_time=ZIP_TIME)
             with archive.open(info, "w", force_zip64=True) as member:
-                np.lib.format.write_array(member, getattr(split, name), allow_pickle=False)
+                np.lib.format.write_array(member, getattr(data, name), allow_pickle=False)
 
 
-def load_split(path: Path) -> Split:
-    """Read a split written by `save_split`."""
+def _load_arrays(path: Path, names: tuple[str, ...], what: str) -> list[np.ndarray]:
     if not path.exists():
         raise PipelineError(f"{path} is missing: run `dvc repro preprocess` first")
     try:
         with np.load(path, allow_pickle=False) as arrays:
-            return Split(*(arrays[name] for name in _ARRAYS))
+            return [arrays[name] for name in names]
     except (OSError, ValueError, KeyError, zipfile.BadZipFile) as error:
         raise PipelineError(
-            f"{path} is not a preprocessed split ({error.__class__.__name__}): "
-            "run `dvc repro preprocess`"
+            f"{path} is not {what} ({error.__class__.__name__}): run `dvc repro preprocess`"
         ) from None
+
+
+def save_split(split: Split, path: Path) -> None:
+    """Write a split as an .npz that numpy reads with allow_pickle=False."""
+    _save_arrays(split, _ARRAYS, path)
+
+
+def load_split(path: Path) -> Split:
+    """Read a split written by `save_split`."""
+    return Split(*_load_arrays(path, _ARRAYS, "a preprocessed split"))
+
+
+def save_words(words: Words, path: Path) -> None:
+    """Write a split's words as an .npz that numpy reads with allow_pickle=False."""
+    _save_arrays(words, _WORDS_ARRAYS, path)
+
+
+def load_words(path: Path) -> Words:
+    """Read a split's words written by `save_words`."""
+    return Words(*_load_arrays(path, _WORDS_ARRAYS, "a split's words from preprocess"))
 
 
 def save_vocabulary(vocabulary: list[str], path: Path) -> None:
