@@ -15,7 +15,7 @@ import pytest
 
 from sentiment.classifier.data.preprocessing import prepare_splits
 from sentiment.classifier.data.synthetic import make_synthetic
-from sentiment.classifier.data.text import tokenize, vectorize, word_id_map
+from sentiment.classifier.data.text import FIRST_WORD_ID, OOV_ID, pad, tokenize
 from sentiment.params import ModelConfig, Params, TrainingConfig
 from sentiment.proof.project_copy import PROJECT_ROOT, copy_project, project_env, write_params
 
@@ -43,8 +43,11 @@ def vectorize_texts(
     texts: list[str], vocabulary: list[str], **shape
 ) -> tuple[np.ndarray, np.ndarray]:
     """Padded token ids and lengths of raw texts, as preprocess makes them (shape: max_length,
-    padding, truncating)."""
-    return vectorize([tokenize(text) for text in texts], word_id_map(vocabulary), **shape)
+    padding, truncating): word i of the vocabulary is id i + 2, any other word OOV_ID."""
+    ids = {word: index + FIRST_WORD_ID for index, word in enumerate(vocabulary)}
+    sequences = [[ids.get(word, OOV_ID) for word in tokenize(text)] for text in texts]
+    lengths = np.array([len(sequence) for sequence in sequences], dtype=np.int32)
+    return pad(sequences, **shape), lengths
 
 
 def make_project(repo: Path, **param_overrides) -> tuple[Path, Callable[..., str]]:

@@ -2,6 +2,7 @@ import csv
 import io
 import json
 import os
+import signal
 
 import numpy as np
 import pytest
@@ -18,6 +19,7 @@ from sentiment.classifier.evaluation.metrics import (
     score_predictions,
 )
 from sentiment.classifier.evaluation.report import markdown_report
+from sentiment.errors import PipelineError
 
 RNG = np.random.default_rng(0)
 LABELS = RNG.integers(0, 2, 3000)
@@ -151,11 +153,10 @@ def test_the_baselines_fits_side_by_side_are_the_serial_fits_bit_for_bit(monkeyp
         inputs[longest] = (ratios, [columns @ diags(ratio) for ratio in ratios])
 
     def fitted(processes: int) -> dict:
-        monkeypatch.setattr(baseline, "FIT_PROCESSES", processes)
+        monkeypatch.setattr(baseline, "fit_processes", lambda tasks: processes)
         return baseline.fit_candidates(inputs, labels, classes=2, seed=3)
 
     serial, side_by_side = fitted(1), fitted(2)
-    assert baseline.fit_processes(6) == min(2, len(os.sched_getaffinity(0)))
     assert set(side_by_side) == {
         (longest, c) for longest in baseline.LONGEST_NGRAMS for c in baseline.REGULARISATION
     }
@@ -164,6 +165,25 @@ def test_the_baselines_fits_side_by_side_are_the_serial_fits_bit_for_bit(monkeyp
             assert np.array_equal(theirs.coef_, ours.coef_)
             assert np.array_equal(theirs.intercept_, ours.intercept_)
     assert not baseline._FIT_INPUTS  # nothing left behind in the parent
+
+    monkeypatch.setattr(baseline, "_fit_one", _killed)
+    with pytest.raises(PipelineError, match="a process fitting the baseline died"):
+        fitted(2)
+    assert not baseline._FIT_INPUTS
+
+
+def _killed(task):
+    os.kill(os.getpid(), signal.SIGKILL)  # as the out-of-memory killer would
+
+
+def test_the_baseline_fits_on_one_cpu_in_its_own_process(monkeypatch):
+    from sentiment.classifier.evaluation import baseline
+
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0})
+    assert baseline.fit_processes(6) == 1
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1, 2, 3})
+    assert baseline.fit_processes(6) == baseline.FIT_PROCESSES
+    assert baseline.fit_processes(1) == 1
 
 
 def test_report_puts_the_network_beside_the_baseline():

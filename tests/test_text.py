@@ -99,6 +99,14 @@ def test_words_are_numbered_in_order_of_first_use_in_the_fit_reviews_only():
     assert words["test"].labels.tolist() == [0, 1] and int(words["test"].distinct) == 3
 
 
+def test_words_of_many_labels_keep_their_labels_and_an_empty_split_has_no_reviews():
+    train = [(f"word{label} shared", label) for label in range(200) for _ in range(2)]
+    reviews = {"train": train, VALIDATION: train[:3], "test": []}
+    words, _ = number_words(reviews, validation_split=0.2, seed=0)
+    assert words["train"].labels.tolist() == [label for _, label in train]
+    assert words["test"].reviews() == [] and len(words["test"]) == 0
+
+
 def test_a_splits_words_survive_the_disk(tmp_path):
     reviews = {"train": [("a b a", 1), ("c", 0)], VALIDATION: [("b", 1)], "test": [("d a", 0)]}
     words, _ = number_words(reviews, validation_split=0.2, seed=0)

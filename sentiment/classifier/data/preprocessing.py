@@ -52,6 +52,7 @@ def number_words(
     distinct = np.int64(len(words))
     test_part = (tokens["test"], labels["test"])
     parts = {"train": fit_part, "validation": validation_part, "test": test_part}
+    dtype = label_dtype(np.concatenate([part_labels for _, part_labels in parts.values()]))
     numbered = {}
     for name, (token_lists, part_labels) in parts.items():
         lengths = np.fromiter(map(len, token_lists), dtype=np.int64, count=len(token_lists))
@@ -61,10 +62,15 @@ def number_words(
         numbered[name] = Words(
             numbers=np.fromiter(found, dtype=np.int32, count=int(offsets[-1])),
             offsets=offsets,
-            labels=part_labels.astype(np.int8),
+            labels=part_labels.astype(dtype),
             distinct=distinct,
         )
     return numbered, words
+
+
+def label_dtype(labels: np.ndarray) -> type:
+    """int8 for up to 128 labels (the splits' usual type), int32 for more: never wrapped."""
+    return np.int8 if not len(labels) or labels.max() <= np.iinfo(np.int8).max else np.int32
 
 
 def most_used(train: Words, words: list[str], vocab_size: int) -> list[int]:

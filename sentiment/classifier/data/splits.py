@@ -42,7 +42,7 @@ class Words:
 
     numbers: np.ndarray  # int32
     offsets: np.ndarray  # int64, one more than the reviews
-    labels: np.ndarray  # int8
+    labels: np.ndarray  # int8 (int32 with more than 127 labels)
     distinct: np.ndarray  # int64 scalar: the words the fit reviews use
 
     def __len__(self) -> int:
@@ -50,6 +50,8 @@ class Words:
 
     def reviews(self) -> list[np.ndarray]:
         """Each review's word numbers (int64, ready for arithmetic on them)."""
+        if not len(self):
+            return []
         return np.split(self.numbers.astype(np.int64), self.offsets[1:-1])
 
 

@@ -1,14 +1,13 @@
-"""Tokenisation, vocabulary and padding: the Python twin of the exported model's vectoriser.
+"""Tokenisation and padding, as preprocess and the baseline read reviews.
 
-`sentiment.classifier.serving.export.ReviewVectorizer` does the same in TensorFlow ops; a test
-holds them equal.
+`sentiment.classifier.serving.export.ReviewVectorizer` does the same in TensorFlow ops, with
+preprocess's vocabulary; tests hold the two equal.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
-from itertools import repeat
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -50,16 +49,6 @@ def has_words(text: str) -> bool:
     return _WORD_CHARACTER.search(_LINE_BREAK.sub(" ", text)) is not None
 
 
-def encode(tokens: Sequence[str], word_ids: dict[str, int]) -> list[int]:
-    """Token ids, with OOV_ID for words outside the vocabulary."""
-    return list(map(word_ids.get, tokens, repeat(OOV_ID, len(tokens))))
-
-
-def word_id_map(vocabulary: Sequence[str]) -> dict[str, int]:
-    """word -> id for a vocabulary list (preprocess's vocabulary.txt: word i gets id i + 2)."""
-    return {word: index + FIRST_WORD_ID for index, word in enumerate(vocabulary)}
-
-
 def pad(
     sequences: Sequence[Sequence[int]], *, max_length: int, padding: str, truncating: str
 ) -> np.ndarray:
@@ -78,17 +67,3 @@ def pad(
         else:
             padded[row, : len(kept)] = kept
     return padded
-
-
-def vectorize(
-    token_lists: Iterable[Sequence[str]],
-    word_ids: dict[str, int],
-    *,
-    max_length: int,
-    padding: str,
-    truncating: str,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Padded token ids (n, max_length) int32 and each review's unpadded length (n,) int32."""
-    sequences = [encode(tokens, word_ids) for tokens in token_lists]
-    lengths = np.array([len(ids) for ids in sequences], dtype=np.int32)
-    return pad(sequences, max_length=max_length, padding=padding, truncating=truncating), lengths

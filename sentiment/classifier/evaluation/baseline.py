@@ -14,6 +14,8 @@ from __future__ import annotations
 import multiprocessing
 import os
 import sys
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from itertools import repeat
 
 import numpy as np
@@ -26,6 +28,7 @@ from sentiment.classifier.data.reviews import VALIDATION, Reviews
 from sentiment.classifier.data.splits import Words
 from sentiment.classifier.data.text import tokenize
 from sentiment.classifier.evaluation.metrics import macro_roc_auc
+from sentiment.errors import PipelineError
 
 # The choices tried on the validation reviews: n-grams up to bigrams or trigrams, and the
 # inverse regularisation strength of the logistic regression.
@@ -69,6 +72,7 @@ class NgramVocabulary:
     def _grams(self, ids: np.ndarray) -> np.ndarray:
         """The review's distinct n-grams as numbers, sorted (every digit >= 1: lengths never
         collide)."""
+        ids = ids.astype(np.int64, copy=False)  # n-gram numbers outgrow 32 bits
         grams, current = [ids], ids
         for n in range(2, self.longest + 1):
             current = current[:-1] * self.base + ids[n - 1 :]
@@ -244,8 +248,14 @@ def fit_candidates(
         if processes == 1:
             models = [_fit_one(task) for task in tasks]
         else:
-            with multiprocessing.get_context("fork").Pool(processes) as pool:
-                models = pool.map(_fit_one, tasks, chunksize=1)
+            fork = multiprocessing.get_context("fork")
+            with ProcessPoolExecutor(processes, mp_context=fork) as pool:
+                models = list(pool.map(_fit_one, tasks))
+    except BrokenProcessPool:
+        raise PipelineError(
+            "a process fitting the baseline died before it finished (killed, or out of memory: "
+            f"each holds the features of {len(labels):,} reviews); free memory and run again"
+        ) from None
     finally:
         _FIT_INPUTS.clear()
     return dict(zip(keys, models, strict=True))
@@ -274,7 +284,7 @@ def score_baseline(words: dict[str, Words], *, seed: int) -> dict[str, float]:
     """
     fit, validation, test = words["train"], words[VALIDATION], words["test"]
     fit_labels, validation_labels = fit.labels.astype(np.int64), validation.labels.astype(np.int64)
-    classes = int(max(fit_labels.max(), validation_labels.max())) + 1
+    classes = int(fit_labels.max()) + 1
     # One vocabulary up to the longest n-grams; a shorter range is its subset of columns (the same
     # n-grams in the same number of reviews), so the reviews are counted once.
     ngrams = NgramVocabulary(max(LONGEST_NGRAMS))
