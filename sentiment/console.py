@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Callable
+from pathlib import Path
 
 from sentiment.errors import CheckFailed, PipelineError
 
@@ -83,6 +84,14 @@ class _StageClock:
         }
         with open(path, "a", encoding="utf-8") as file:
             file.write(json.dumps(line) + "\n")
+
+
+def read_stage_times(path: Path) -> list[dict]:
+    """The lines the stages appended to STAGE_TIMES_ENV's file, in the order they ran (none if
+    no stage wrote it)."""
+    import json
+
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
 
 
 def log(message: str) -> None:

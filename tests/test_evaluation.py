@@ -82,7 +82,18 @@ def test_the_baselines_ngrams_are_scikit_learns_binary_counts_in_another_column_
     reviews = make_synthetic(300)
     fit = [text for text, _ in reviews["train"]]
     other = [text for text, _ in reviews["test"]] + ["words never seen", ""]
-    ours = NgramVocabulary(3).fit(fit)
+    # the reviews as preprocess numbers them: the fit ones as train, the others as test
+    words, spelling = number_words(
+        {
+            "train": [(text, 0) for text in fit],
+            VALIDATION: [(fit[0], 0)],
+            "test": [(text, 0) for text in other],
+        },
+        validation_split=0.2,
+        seed=0,
+    )
+    ours = NgramVocabulary(3)
+    fit_features = ours.fit_transform(words["train"].reviews(), len(spelling))
     theirs = CountVectorizer(
         tokenizer=tokenize,
         lowercase=False,
@@ -91,32 +102,23 @@ def test_the_baselines_ngrams_are_scikit_learns_binary_counts_in_another_column_
         binary=True,
         min_df=MIN_REVIEWS,
     ).fit(fit)
-    words = {number: word for word, number in ours.words.items()}
 
     def spelled(gram: int) -> str:
         digits = []
         while gram:
             gram, digit = divmod(gram, ours.base)
-            digits.append(words[digit])
+            digits.append(spelling[digit - 1])
         return " ".join(reversed(digits))
 
     names = [spelled(int(gram)) for gram in ours.vocabulary]
     assert sorted(names) == sorted(theirs.get_feature_names_out())
     order = [theirs.vocabulary_[name] for name in names]
-    for texts in (fit, other):
-        difference = theirs.transform(texts)[:, order] - ours.transform(texts)
+    other_features = ours.transform(words["test"].reviews())
+    for texts, features in ((fit, fit_features), (other, other_features)):
+        difference = theirs.transform(texts)[:, order] - features
         assert difference.nnz == 0
     assert list(ours.lengths()) == [name.count(" ") + 1 for name in names]
-    # preprocess's words give the same numbers, so the same features, each review read once
-    labelled = [(text, 0) for text in fit]
-    words, spelled = number_words(
-        {"train": labelled, VALIDATION: labelled[:1], "test": labelled[:1]},
-        validation_split=0.2,
-        seed=0,
-    )
-    assert spelled == list(ours.words) and int(words["train"].distinct) == len(ours.words)
-    read_once = NgramVocabulary(3).fit_transform_numbers(words["train"].reviews(), len(spelled))
-    assert (read_once != ours.transform(fit)).nnz == 0 and read_once.has_sorted_indices
+    assert fit_features.has_sorted_indices and other_features.has_sorted_indices
 
 
 def test_the_baseline_chooses_on_validation_and_never_reads_the_test_labels():
@@ -140,12 +142,10 @@ def test_the_baselines_fits_side_by_side_are_the_serial_fits_bit_for_bit(monkeyp
 
     from sentiment.classifier.evaluation import baseline
 
-    reviews = make_synthetic(300)
-    labels = np.array([label for _, label in reviews["train"]])
+    words, spelling = number_words(make_synthetic(300), validation_split=0.2, seed=0)
+    labels = words["train"].labels.astype(np.int64)
     ngrams = baseline.NgramVocabulary(3)
-    features = ngrams.fit([text for text, _ in reviews["train"]]).transform(
-        [text for text, _ in reviews["train"]]
-    )
+    features = ngrams.fit_transform(words["train"].reviews(), len(spelling))
     inputs = {}
     for longest in baseline.LONGEST_NGRAMS:
         columns = features[:, np.flatnonzero(ngrams.lengths() <= longest)]

@@ -13,7 +13,7 @@ import yaml
 
 from sentiment.classifier.model.network import architecture
 from sentiment.console import STAGE_TIMES_ENV
-from sentiment.measurement.pipeline_benchmark import read_stage_times, stage_table
+from sentiment.measurement.pipeline_benchmark import stage_table, times_by_stage
 from sentiment.params import STAGE_PARAMS, Params
 from tests.conftest import PROJECT_ROOT, SMALL_PARAMS, dvc, make_project, project_env
 from tests.import_graph import executed_files, import_closure, relative
@@ -86,7 +86,7 @@ def test_repro_then_merge_mode_experiment_then_metrics_diff(project):
     for stage in STAGES:
         assert f"Running stage '{stage}'" in output
     # The stages print no TensorFlow start-up chatter (absl's I/W/E lines, the CUDA stub).
-    stages = read_stage_times(repo.parent / "stage-times.jsonl")
+    stages = times_by_stage(repo.parent / "stage-times.jsonl")
     assert set(stages) == set(STAGES)  # each stage timed itself
     for times in stages.values():
         assert 0 < times["start_up_s"] < times["wall_s"] and times["cpu_s"] > 0

@@ -62,3 +62,20 @@ def test_more_steps_than_an_epoch_are_refused_in_one_line(processed):
     assert done.returncode != 0
     lines = [line for line in done.stderr.splitlines() if "profile fewer steps" in line]
     assert len(lines) == 1 and "100000" in lines[0]
+
+
+@pytest.mark.parametrize("mask_padding", [True, False])
+def test_the_profiled_widths_are_those_of_trainings_first_epoch(processed, mask_padding):
+    from sentiment.classifier.data.batching import batch_dataset
+    from sentiment.classifier.data.splits import load_split
+    from sentiment.measurement.step_profile import _batch_lengths
+    from sentiment.params import ModelConfig, TrainingConfig, load_params
+
+    params = load_params(processed / "params.yaml").replace(mask_padding=mask_padding)
+    training = TrainingConfig.from_params(params)
+    model = ModelConfig.from_params(params, vocab_size=200, classes=2)
+    train = load_split(processed / "data/processed/train.npz")
+    batches = batch_dataset(
+        train, batch_size=training.batch_size, seed=training.seed, by_length=mask_padding
+    )
+    assert _batch_lengths(train, training, model) == [int(ids.shape[1]) for ids, _ in batches]

@@ -38,7 +38,7 @@ import time
 from pathlib import Path
 
 from sentiment.classifier.training.summary import SUMMARY_PATTERN
-from sentiment.console import STAGE_TIMES_ENV
+from sentiment.console import STAGE_TIMES_ENV, read_stage_times
 from sentiment.errors import PipelineError
 from sentiment.files import write_json
 from sentiment.measurement.processes import Measured, run_measured
@@ -107,13 +107,9 @@ def default_isas() -> list[str]:
     return ["native", "AVX2"] if "avx512f" in describe_cpu()["dispatch_features"] else ["native"]
 
 
-def read_stage_times(path: Path) -> dict[str, dict]:
+def times_by_stage(path: Path) -> dict[str, dict]:
     """{stage: its times} from the lines the stages appended (console.STAGE_TIMES_ENV)."""
-    stages = {}
-    for line in path.read_text().splitlines():
-        record = json.loads(line)
-        stages[record.pop("stage")] = record
-    return stages
+    return {record.pop("stage"): record for record in read_stage_times(path)}
 
 
 def run_pipeline(workspace: Path, archive: Path, isa: str = "native") -> dict:
@@ -131,7 +127,7 @@ def run_pipeline(workspace: Path, archive: Path, isa: str = "native") -> dict:
         "fit_s": float(summary.group(2)),
         "wall_s": round(run.wall_s, 1),
         "peak_rss_mb": round(run.peak_rss_mb),
-        "stages": read_stage_times(times),
+        "stages": times_by_stage(times),
     }
 
 

@@ -51,7 +51,7 @@ from sentiment.params import load_params
 # An op's event on a compute thread: "scope/name:OpType".
 OP_EVENT = re.compile(r"[^:]+:(?P<type>[A-Za-z0-9_]+)")
 GROUPS = {
-    "recurrent kernels": re.compile(r"BlockLSTM|GRUBlockCell"),
+    "recurrent kernels": re.compile(r"BlockLSTM"),
     "matrix products": re.compile(r"MatMul|Einsum|Conv"),
     "gathers and scatters": re.compile(r"Gather|Scatter|SegmentSum|Embedding"),
 }
@@ -109,13 +109,12 @@ def group_of(op_name: str, op_type: str) -> str:
 
 def read_trace(folder: Path) -> dict:
     """Op time by type on the compute threads, and the input pipeline's busy time, in seconds."""
-    from tensorflow.tsl.profiler.protobuf import xplane_pb2
+    from sentiment.classifier.model.private_apis import read_profiler_trace
 
     traces = sorted(folder.rglob("*.xplane.pb"))
     if not traces:
         raise PipelineError(f"TensorFlow's profiler wrote no trace under {folder}")
-    space = xplane_pb2.XSpace()
-    space.ParseFromString(traces[-1].read_bytes())
+    space = read_profiler_trace(traces[-1].read_bytes())
     ops, input_pipeline = Counter(), 0.0  # (group, op type) -> seconds
     for plane in space.planes:
         for line in plane.lines:
@@ -143,7 +142,7 @@ def profile_steps(
 
         fast_layers.LOOPED_GRADIENT_UNITS = sys.maxsize
 
-    from sentiment.classifier.data.splits import embedding_rows, load_labels, load_split
+    from sentiment.classifier.data.splits import Split, embedding_rows, load_labels, load_split
     from sentiment.params import ModelConfig, TrainingConfig
 
     classes = len(load_labels(data))
@@ -158,9 +157,7 @@ def profile_steps(
         )
     validation = load_split(data / "validation.npz")
     few = slice(training_config.batch_size)  # Keras validates once at the epoch's end
-    validation = type(validation)(
-        validation.token_ids[few], validation.labels[few], validation.lengths[few]
-    )
+    validation = Split(validation.token_ids[few], validation.labels[few], validation.lengths[few])
     vectors = None
     if model_config.embedding_init == "word2vec":
         vectors = (
@@ -174,12 +171,8 @@ def profile_steps(
             folder, train, validation, model_config, training_config, vectors, warm_up, steps
         )
     lengths = _batch_lengths(train, training_config, model_config)
-    return {
-        "wall_s": trace.pop("wall_s"),
-        "epoch_lengths": lengths,
-        "profiled_lengths": lengths[warm_up : warm_up + steps],
-        **trace,
-    }
+    profiled = lengths[warm_up : warm_up + steps]
+    return {**trace, "epoch_lengths": lengths, "profiled_lengths": profiled}
 
 
 def _profiled_fit(
@@ -219,16 +212,16 @@ def _profiled_fit(
 
 def _batch_lengths(train, training_config, model_config) -> list[int]:
     """The time steps each batch of the first epoch runs (cut to its longest review when the
-    model skips padding), in training's order."""
-    from sentiment.classifier.data.batching import batch_dataset
+    model skips padding), in training's order: the batches training's first epoch draws."""
+    from sentiment.classifier.data.batching import length_batches
 
-    batches = batch_dataset(
-        train,
-        batch_size=training_config.batch_size,
-        seed=training_config.seed,
-        by_length=model_config.mask_padding,
-    )
-    return [int(ids.shape[1]) for ids, _labels in batches]
+    width = train.token_ids.shape[1]
+    if not model_config.mask_padding:
+        return [width] * math.ceil(len(train) / training_config.batch_size)
+    lengths = np.minimum(train.lengths, width)
+    rng = np.random.default_rng([training_config.seed, 0])  # batch_dataset's first epoch
+    batches = length_batches(lengths, training_config.batch_size, rng, by_length=True)
+    return [max(int(lengths[rows].max()), 1) for rows in batches]
 
 
 def run(args: argparse.Namespace) -> None:

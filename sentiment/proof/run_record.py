@@ -23,7 +23,7 @@ from pathlib import Path
 
 import yaml
 
-from sentiment.console import STAGE_TIMES_ENV, log
+from sentiment.console import STAGE_TIMES_ENV, log, read_stage_times
 from sentiment.errors import PipelineError
 from sentiment.files import write_json
 from sentiment.proof.records import DATA_METRICS, METRICS_FILES, PLATFORM_FILE, flatten
@@ -81,8 +81,7 @@ def run(args: argparse.Namespace) -> None:
             raise PipelineError(
                 f"`{shlex.join(shown)}` failed (its output is above): nothing recorded"
             )
-        lines = times.read_text().splitlines() if times.exists() else []
-        ran = [json.loads(line) for line in lines]
+        ran = read_stage_times(times)
     path = RECORDS / f"{args.name}.json"
     write_json(path, record_of_workspace(Path.cwd(), shown, ran))
     log(f"record: wrote {path}")

@@ -16,7 +16,6 @@ import os
 import sys
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from itertools import repeat
 
 import numpy as np
 from scipy.sparse import csr_matrix, diags
@@ -26,7 +25,6 @@ from sklearn.metrics import accuracy_score, f1_score, roc_auc_score
 from sentiment.classifier.data.preprocessing import number_words
 from sentiment.classifier.data.reviews import VALIDATION, Reviews
 from sentiment.classifier.data.splits import Words
-from sentiment.classifier.data.text import tokenize
 from sentiment.classifier.evaluation.metrics import macro_roc_auc
 from sentiment.errors import PipelineError
 
@@ -45,29 +43,14 @@ class NgramVocabulary:
     fitted reviews, as binary features: each review's set of them, one column per n-gram.
 
     The same features as scikit-learn's CountVectorizer(ngram_range=(1, longest), binary=True,
-    min_df=MIN_REVIEWS) with the pipeline's tokenizer (tested), in another column order, about
-    five times as fast: each word becomes a number once, and an n-gram is the number its words
-    make as digits in base (words + 2), so counting is NumPy's sorting rather than Python's
-    dictionaries of strings.
+    min_df=MIN_REVIEWS) with the pipeline's tokenizer (tested), in another column order, far
+    faster: it reads the reviews as preprocess numbered their words, and an n-gram is the number
+    its words make as digits in base (words + 2), so counting is NumPy's sorting rather than
+    Python's dictionaries of strings.
     """
 
     def __init__(self, longest: int):
         self.longest = longest
-
-    def _ids(self, texts: list[str], grow: bool) -> list[np.ndarray]:
-        """Each text's words as numbers; `grow` numbers the words not seen yet (in order)."""
-        words, ids = self.words, []
-        for text in texts:
-            tokens = tokenize(text)
-            if grow:
-                for word in tokens:
-                    if word not in words:
-                        words[word] = len(words) + 1  # digits start at 1
-                numbers = map(words.__getitem__, tokens)
-            else:
-                numbers = map(words.get, tokens, repeat(self.unknown, len(tokens)))
-            ids.append(np.fromiter(numbers, dtype=np.int64, count=len(tokens)))
-        return ids
 
     def _grams(self, ids: np.ndarray) -> np.ndarray:
         """The review's distinct n-grams as numbers, sorted (every digit >= 1: lengths never
@@ -84,28 +67,19 @@ class NgramVocabulary:
         np.not_equal(grams[1:], grams[:-1], out=first[1:])
         return grams[first]
 
-    def fit(self, texts: list[str]) -> NgramVocabulary:
-        self.words: dict[str, int] = {}
-        self.unknown = 0  # placeholder while growing
-        self._fit_numbers(self._ids(texts, grow=True), len(self.words))
-        return self
-
-    def transform(self, texts: list[str]) -> csr_matrix:
-        return self.transform_numbers(self._ids(texts, grow=False))
-
-    def fit_transform_numbers(self, reviews: list[np.ndarray], distinct: int) -> csr_matrix:
-        """Learn the kept n-grams of reviews already numbered (preprocess's words: 1 to
-        `distinct`, distinct + 1 for a word the fitted reviews lack); their features, each
-        review read once."""
+    def fit_transform(self, reviews: list[np.ndarray], distinct: int) -> csr_matrix:
+        """Learn the kept n-grams of numbered reviews (preprocess's words: 1 to `distinct`,
+        distinct + 1 for any word the fitted reviews lack); their features, each review read
+        once."""
         return self._features(self._fit_numbers(reviews, distinct))
 
-    def transform_numbers(self, reviews: list[np.ndarray]) -> csr_matrix:
-        """The features of reviews numbered as the fitted ones (int64)."""
+    def transform(self, reviews: list[np.ndarray]) -> csr_matrix:
+        """The features of reviews numbered as the fitted ones."""
         return self._features([self._grams(review) for review in reviews])
 
     def _fit_numbers(self, reviews: list[np.ndarray], distinct: int) -> list[np.ndarray]:
-        """Learn the kept n-grams; each review's distinct n-grams."""
-        self.unknown = distinct + 1  # a word no fitted review has: in no kept n-gram
+        """Learn the kept n-grams; each review's distinct n-grams. distinct + 1, the number of a
+        word no fitted review has, is in no kept n-gram."""
         self.base = distinct + 2
         if self.base**self.longest >= 2**63:
             raise ValueError(f"{distinct:,} words are too many for {self.longest}-grams")
@@ -288,8 +262,8 @@ def score_baseline(words: dict[str, Words], *, seed: int) -> dict[str, float]:
     # One vocabulary up to the longest n-grams; a shorter range is its subset of columns (the same
     # n-grams in the same number of reviews), so the reviews are counted once.
     ngrams = NgramVocabulary(max(LONGEST_NGRAMS))
-    all_features = ngrams.fit_transform_numbers(fit.reviews(), int(fit.distinct))
-    all_held_out = ngrams.transform_numbers(validation.reviews())
+    all_features = ngrams.fit_transform(fit.reviews(), int(fit.distinct))
+    all_held_out = ngrams.transform(validation.reviews())
     lengths = ngrams.lengths()
     columns = {longest: np.flatnonzero(lengths <= longest) for longest in LONGEST_NGRAMS}
     inputs = {}
@@ -313,7 +287,7 @@ def score_baseline(words: dict[str, Words], *, seed: int) -> dict[str, float]:
                 best = (accuracy, longest, regularisation, columns[longest], model)
     validation_accuracy, longest, regularisation, columns, model = best
     test_labels = test.labels.astype(np.int64)
-    test_features = ngrams.transform_numbers(test.reviews())[:, columns]
+    test_features = ngrams.transform(test.reviews())[:, columns]
     probabilities = model.probabilities(test_features)
     predicted = _predicted(probabilities)
     if probabilities.ndim == 1:

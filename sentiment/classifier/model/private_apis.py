@@ -30,6 +30,7 @@ _PRIVATE_APIS = (
     ("tensorflow.raw_ops", "BlockLSTMV2"),
     ("tensorflow.raw_ops", "BlockLSTMGradV2"),
     ("tensorflow.python.framework.convert_to_constants", "convert_variables_to_constants_v2"),
+    ("tensorflow.tsl.profiler.protobuf.xplane_pb2", "XSpace"),
 )
 
 
@@ -180,3 +181,18 @@ def multi_worker_fit(model: keras.Model, sample_batch) -> Iterator[None]:
     finally:
         trainer.reduce_per_replica = keras_reduce
         del model._maybe_symbolic_build  # the instance's no-op: Keras' method shows again
+
+
+# --- TensorFlow's profiler trace (`sentiment benchmark steps`) ---------------------------------
+# The profiler writes each run as an XSpace protobuf (*.xplane.pb): planes of threads, each a line
+# of timed events named by metadata. TensorFlow ships the message class only in its private tsl
+# package; if a release moves it, `sentiment benchmark steps` cannot read its trace.
+
+
+def read_profiler_trace(data: bytes):
+    """The XSpace message of a *.xplane.pb file's bytes."""
+    from tensorflow.tsl.profiler.protobuf import xplane_pb2
+
+    space = xplane_pb2.XSpace()
+    space.ParseFromString(data)
+    return space
