@@ -18,7 +18,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--data", type=Path, required=True, help="preprocess's output folder")
     parser.add_argument("--reviews", type=Path, required=True, help="download's output folder")
-    parser.add_argument("--model", type=Path, required=True, help="the trained .keras model")
+    parser.add_argument(
+        "--scores", type=Path, required=True, help="train's probabilities for the test split"
+    )
     parser.add_argument("--baseline", type=Path, required=True, help="the baseline's metrics")
     parser.add_argument(
         "--statistics", type=Path, required=True, help="preprocess's data statistics (JSON)"
@@ -35,16 +37,12 @@ def main() -> None:
     label_names = load_labels(args.data)
     check_for_labels(load_params(args.params), len(label_names))
 
-    from sentiment.tensorflow_start import run_ops_single_threaded
-
-    run_ops_single_threaded()
     from sentiment.classifier.evaluation import metrics as evaluation
     from sentiment.classifier.evaluation.report import markdown_report
-    from sentiment.classifier.model.inference import predict_probabilities
-    from sentiment.classifier.model.saving import load_trained_model
+    from sentiment.classifier.evaluation.scores import load_scores
 
     test = load_split(args.data / "test.npz")
-    probabilities = predict_probabilities(load_trained_model(args.model), test.token_ids)
+    probabilities = load_scores(args.scores, reviews=len(test), labels=len(label_names))
     labels = test.labels.astype(int)
     metrics = evaluation.score_predictions(labels, probabilities, **params, label_names=label_names)
     texts = test_texts(args.reviews, len(labels))

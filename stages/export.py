@@ -8,10 +8,12 @@ from pathlib import Path
 from sentiment.classifier.data.reviews import read_manifest, test_texts
 from sentiment.classifier.data.splits import (
     VOCABULARY_FILE,
+    load_labels,
     load_split,
     load_vocabulary,
     save_vocabulary,
 )
+from sentiment.classifier.evaluation.scores import load_scores
 from sentiment.console import log, run_main
 from sentiment.files import atomic_output, write_json
 from sentiment.params import stage_params
@@ -25,6 +27,9 @@ def main() -> None:
     parser.add_argument("--reviews", type=Path, required=True, help="download's output folder")
     parser.add_argument("--data", type=Path, required=True, help="preprocess's output folder")
     parser.add_argument("--model", type=Path, required=True, help="the trained .keras model")
+    parser.add_argument(
+        "--scores", type=Path, required=True, help="train's probabilities for the test split"
+    )
     parser.add_argument("--metrics", type=Path, required=True, help="evaluate's test metrics")
     parser.add_argument("--output", type=Path, required=True, help="folder for the export")
     parser.add_argument("--params", type=Path, default=Path("params.yaml"))
@@ -35,7 +40,6 @@ def main() -> None:
 
     tf = import_tensorflow()  # quietly, before the modules that import it
     from sentiment.classifier.model.fast_layers import with_stock_layers
-    from sentiment.classifier.model.inference import predict_probabilities
     from sentiment.classifier.model.network import architecture
     from sentiment.classifier.model.saving import load_trained_model, save_model
     from sentiment.classifier.serving import export
@@ -53,8 +57,10 @@ def main() -> None:
         truncating=params["truncating"],
     )
     texts = test_texts(args.reviews, PARITY_REVIEWS)
-    test_ids = load_split(args.data / "test.npz").token_ids[: len(texts)]
-    trained = predict_probabilities(classifier, test_ids)
+    test = load_split(args.data / "test.npz")
+    labels = len(load_labels(args.data))
+    trained = load_scores(args.scores, reviews=len(test), labels=labels)[: len(texts)]
+    test_ids = test.token_ids[: len(texts)]
     served = end_to_end.predict(tf.constant(texts), batch_size=256, verbose=0)
     served = served[:, 0] if served.shape[1] == 1 else served
     gaps = {"raw text": export.check_parity(served, trained, "the raw-text model")}

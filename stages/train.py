@@ -1,4 +1,5 @@
-"""Stage train: fit the model from params, logging every epoch with DVCLive."""
+"""Stage train: fit the model from params, logging every epoch with DVCLive; then score the test
+split with the saved model, once, for evaluate and export."""
 
 import argparse
 import contextlib
@@ -17,6 +18,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--data", type=Path, required=True, help="preprocess's output folder")
     parser.add_argument("--model", type=Path, required=True, help="where to save the .keras model")
+    parser.add_argument(
+        "--scores", type=Path, required=True, help="where to save the test split's probabilities"
+    )
     parser.add_argument(
         "--word-vectors", type=Path, required=True, help="word_vectors' output folder"
     )
@@ -45,7 +49,7 @@ def main() -> None:
             # Another worker of the cluster: it trains with the chief, which writes the results.
             folder = Path(scratch.enter_context(tempfile.TemporaryDirectory(prefix="train-")))
             args.model, args.live = folder / "model.keras", folder / "live"
-            args.platform = folder / "platform.json"
+            args.platform, args.scores = folder / "platform.json", None
             log("train: a worker of the cluster, not its chief: its copy will be discarded")
         fit_and_save(args, model_config, training_config)
 
@@ -63,8 +67,9 @@ def fit_and_save(
         def on_train_end(self, logs=None) -> None:
             pass
 
-    from sentiment.classifier.model.inference import validation_accuracy
-    from sentiment.classifier.model.saving import save_model
+    from sentiment.classifier.evaluation.scores import save_scores
+    from sentiment.classifier.model.inference import predict_probabilities, validation_accuracy
+    from sentiment.classifier.model.saving import load_trained_model, save_model
     from sentiment.classifier.training.fit import train_model
     from sentiment.classifier.training.word_vectors import VECTORS_FILE, load_word_vectors
     from sentiment.proof.platform_record import describe_platform
@@ -103,6 +108,11 @@ def fit_and_save(
     seconds = time.perf_counter() - started
     reviews_seen = len(train) * training_config.epochs * training_config.ensemble
     log(training_summary(reviews_seen, seconds, val_accuracy))
+    if args.scores is not None:
+        # The file's own scores: the model as saved, loaded back, as anyone who loads it gets it.
+        test = load_split(args.data / "test.npz")
+        saved = load_trained_model(args.model)
+        save_scores(args.scores, predict_probabilities(saved, test.token_ids))
 
 
 if __name__ == "__main__":

@@ -153,7 +153,7 @@ def test_the_baselines_fits_side_by_side_are_the_serial_fits_bit_for_bit(monkeyp
         inputs[longest] = (ratios, [columns @ diags(ratio) for ratio in ratios])
 
     def fitted(processes: int) -> dict:
-        monkeypatch.setattr(baseline, "fit_processes", lambda tasks: processes)
+        monkeypatch.setattr(baseline, "processes_for", lambda tasks: processes)
         return baseline.fit_candidates(inputs, labels, classes=2, seed=3)
 
     serial, side_by_side = fitted(1), fitted(2)
@@ -164,12 +164,39 @@ def test_the_baselines_fits_side_by_side_are_the_serial_fits_bit_for_bit(monkeyp
         for theirs, ours in zip(side_by_side[key].models, model.models, strict=True):
             assert np.array_equal(theirs.coef_, ours.coef_)
             assert np.array_equal(theirs.intercept_, ours.intercept_)
-    assert not baseline._FIT_INPUTS  # nothing left behind in the parent
+    assert not baseline._SHARED  # nothing left behind in the parent
 
     monkeypatch.setattr(baseline, "_fit_one", _killed)
-    with pytest.raises(PipelineError, match="a process fitting the baseline died"):
+    with pytest.raises(PipelineError, match=r"a baseline process \(fitting\) died"):
         fitted(2)
-    assert not baseline._FIT_INPUTS
+    assert not baseline._SHARED
+
+
+def test_the_baselines_ngrams_counted_side_by_side_are_the_serial_ones(monkeypatch):
+    from sentiment.classifier.evaluation import baseline
+
+    words, spelling = number_words(make_synthetic(600), validation_split=0.2, seed=0)
+    monkeypatch.setattr(baseline, "LOOKUP_ROWS", 37)  # many blocks, the last one short
+
+    def counted(processes: int):
+        monkeypatch.setattr(baseline, "processes_for", lambda tasks: processes)
+        ngrams = baseline.NgramVocabulary(3)
+        fit = ngrams.fit_transform(words["train"].reviews(), len(spelling))
+        return ngrams.vocabulary, fit, ngrams.transform(words["test"].reviews())
+
+    serial, side_by_side = counted(1), counted(2)
+    assert np.array_equal(serial[0], side_by_side[0]) and len(serial[0]) > 1000
+    for ours, theirs in zip(serial[1:], side_by_side[1:], strict=True):
+        assert ours.shape == theirs.shape and (ours != theirs).nnz == 0
+        assert np.array_equal(ours.indptr, theirs.indptr)
+    assert not baseline._SHARED
+    empty = baseline.NgramVocabulary(2)
+    assert empty.fit_transform([], 0).shape == (0, 0)
+
+    monkeypatch.setattr(baseline, "_count_block", _killed)
+    with pytest.raises(PipelineError, match=r"a baseline process \(counting\) died"):
+        counted(2)
+    assert not baseline._SHARED
 
 
 def _killed(task):
@@ -180,10 +207,33 @@ def test_the_baseline_fits_on_one_cpu_in_its_own_process(monkeypatch):
     from sentiment.classifier.evaluation import baseline
 
     monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0})
-    assert baseline.fit_processes(6) == 1
+    assert baseline.processes_for(6) == 1
     monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1, 2, 3})
-    assert baseline.fit_processes(6) == baseline.FIT_PROCESSES
-    assert baseline.fit_processes(1) == 1
+    assert baseline.processes_for(6) == baseline.PROCESSES
+    assert baseline.processes_for(1) == 1
+
+
+def test_the_test_scores_round_trip_and_a_wrong_file_is_named_in_one_line(tmp_path):
+    from sentiment.classifier.evaluation.scores import load_scores, save_scores
+
+    two, three = tmp_path / "two.npy", tmp_path / "three.npy"
+    scores = PROBABILITIES.astype(np.float32)  # as the model gives them
+    save_scores(two, scores)
+    save_scores(three, np.full((len(LABELS), 3), 1 / 3, dtype=np.float32))
+    assert np.array_equal(load_scores(two, reviews=len(LABELS), labels=2), scores)
+    assert load_scores(three, reviews=len(LABELS), labels=3).dtype == np.float32
+    first = two.read_bytes()
+    save_scores(two, scores)
+    assert two.read_bytes() == first  # the same values, the same bytes
+    for path, reviews, labels in ((two, len(LABELS) + 1, 2), (two, len(LABELS), 3), (three, 8, 2)):
+        with pytest.raises(PipelineError, match=r"shape .* run `dvc repro train`") as caught:
+            load_scores(path, reviews=reviews, labels=labels)
+        assert "\n" not in str(caught.value)
+    (tmp_path / "junk.npy").write_bytes(b"not numpy")
+    with pytest.raises(PipelineError, match=r"junk.npy is not the train stage's test scores"):
+        load_scores(tmp_path / "junk.npy", reviews=len(LABELS), labels=2)
+    with pytest.raises(PipelineError, match=r"missing.npy is not the train stage's test scores"):
+        load_scores(tmp_path / "missing.npy", reviews=len(LABELS), labels=2)
 
 
 def test_report_puts_the_network_beside_the_baseline():

@@ -1,5 +1,6 @@
 """The pipeline as users drive it: real DVC commands in a temporary git repository."""
 
+import ast
 import dataclasses
 import json
 import os
@@ -53,6 +54,24 @@ def test_each_stage_lists_exactly_the_code_it_runs_as_dependencies(stage):
     assert runs <= deps, f"missing from {stage}'s deps: {sorted(runs - deps)}"
     extra = sorted(code_deps - runs)
     assert not extra, f"{stage}'s deps name code it does not run: {extra}"
+
+
+# Only train and export run the model; download reaches for tensorflow-datasets only where IMDB
+# comes from it. Every other stage starts without TensorFlow's seconds of start-up.
+MODEL_FREE_STAGES = ("preprocess", "word_vectors", "baseline", "evaluate", "figures")
+
+
+@pytest.mark.parametrize("stage", MODEL_FREE_STAGES)
+def test_the_stages_that_run_no_model_never_import_tensorflow(stage):
+    files = import_closure(PROJECT_ROOT / f"stages/{stage}.py") | executed_files(f"stages.{stage}")
+    imported = set()
+    for path in files:
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                imported |= {alias.name.split(".")[0] for alias in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+                imported.add(node.module.split(".")[0])
+    assert not imported & {"tensorflow", "keras", "tensorflow_datasets"}, stage
 
 
 def test_the_dependency_walk_follows_packages_and_fails_on_a_missing_module(tmp_path):

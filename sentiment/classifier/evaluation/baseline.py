@@ -14,6 +14,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import sys
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
@@ -35,7 +36,7 @@ REGULARISATION = (0.1, 1.0, 10.0)
 SMOOTHING = 1.0  # added to every n-gram's count in the ratio (Wang & Manning's alpha)
 MIN_REVIEWS = 2  # an n-gram in fewer training reviews is left out
 LOOKUP_ROWS = 2000  # reviews whose n-grams are looked up in the vocabulary at once
-FIT_PROCESSES = 2  # the most processes the logistic regressions are fitted in, side by side
+PROCESSES = 2  # the most processes the baseline's counting, lookups and fits run in, side by side
 
 
 class NgramVocabulary:
@@ -69,43 +70,44 @@ class NgramVocabulary:
 
     def fit_transform(self, reviews: list[np.ndarray], distinct: int) -> csr_matrix:
         """Learn the kept n-grams of numbered reviews (preprocess's words: 1 to `distinct`,
-        distinct + 1 for any word the fitted reviews lack); their features, each review read
-        once."""
-        return self._features(self._fit_numbers(reviews, distinct))
+        distinct + 1 for any word the fitted reviews lack); their features.
 
-    def transform(self, reviews: list[np.ndarray]) -> csr_matrix:
-        """The features of reviews numbered as the fitted ones."""
-        return self._features([self._grams(review) for review in reviews])
-
-    def _fit_numbers(self, reviews: list[np.ndarray], distinct: int) -> list[np.ndarray]:
-        """Learn the kept n-grams; each review's distinct n-grams. distinct + 1, the number of a
-        word no fitted review has, is in no kept n-gram."""
+        distinct + 1, the number of a word no fitted review has, is in no kept n-gram. The reviews
+        are counted in parts, side by side; each part's counts come sorted, so merging them is a
+        merge of sorted runs.
+        """
         self.base = distinct + 2
         if self.base**self.longest >= 2**63:
             raise ValueError(f"{distinct:,} words are too many for {self.longest}-grams")
-        rows = [self._grams(review) for review in reviews]
-        grams, counts = np.unique(np.concatenate(rows), return_counts=True)
-        self.vocabulary = grams[counts >= MIN_REVIEWS]  # sorted
-        return rows
+        parts = processes_for(len(reviews))  # one part per process: fewer runs to merge
+        size = max(1, -(-len(reviews) // parts))
+        shares = [slice(start, start + size) for start in range(0, len(reviews), size)]
+        counted = side_by_side(
+            _count_block, shares, {"ngrams": self, "reviews": reviews}, "counting"
+        )
+        none = np.zeros(0, dtype=np.int64)
+        grams = np.concatenate([grams for grams, _ in counted] or [none])
+        counts = np.concatenate([counts for _, counts in counted] or [none])
+        order = np.argsort(grams, kind="stable")  # timsort: a merge of the parts' sorted runs
+        grams, counts = grams[order], counts[order]
+        starts = np.flatnonzero(np.diff(grams, prepend=-1))  # each gram's first place
+        in_reviews = np.add.reduceat(counts, starts) if len(grams) else none
+        self.vocabulary = grams[starts][in_reviews >= MIN_REVIEWS]  # sorted
+        return self.transform(reviews)
 
-    def _features(self, rows: list[np.ndarray]) -> csr_matrix:
-        """The binary matrix of each row's kept n-grams, looked up LOOKUP_ROWS rows at a time
-        (one search per block: fast, and memory bounded by the block)."""
-        shape = (len(rows), len(self.vocabulary))
+    def transform(self, reviews: list[np.ndarray]) -> csr_matrix:
+        """The binary matrix of the reviews' kept n-grams (numbered as the fitted ones), looked
+        up a block of LOOKUP_ROWS reviews at a time (one search per block: fast, and memory
+        bounded by the block), blocks side by side."""
+        shape = (len(reviews), len(self.vocabulary))
         if not len(self.vocabulary):
             return csr_matrix(shape)
-        columns, counts = [], []
-        for start in range(0, len(rows), LOOKUP_ROWS):
-            block = rows[start : start + LOOKUP_ROWS]
-            grams = np.concatenate(block)
-            positions = np.searchsorted(self.vocabulary, grams)
-            positions = np.minimum(positions, len(self.vocabulary) - 1)
-            kept = self.vocabulary[positions] == grams
-            row_of = np.repeat(np.arange(len(block)), [len(row) for row in block])
-            columns.append(positions[kept])  # ascending in each row: both sides are sorted
-            counts.append(np.bincount(row_of[kept], minlength=len(block)))
-        indices = np.concatenate(columns) if columns else np.zeros(0, dtype=np.int64)
-        indptr = np.concatenate([[0], np.cumsum(np.concatenate(counts))]) if counts else [0]
+        found = side_by_side(
+            _look_up_block, _blocks(len(reviews)), {"ngrams": self, "reviews": reviews}, "lookup"
+        )
+        indices = np.concatenate([columns for columns, _ in found] or [np.zeros(0, np.int64)])
+        per_review = np.concatenate([counts for _, counts in found] or [np.zeros(0, np.int64)])
+        indptr = np.concatenate([[0], np.cumsum(per_review)])
         return csr_matrix((np.ones(len(indices)), indices, indptr), shape=shape)
 
     def lengths(self) -> np.ndarray:
@@ -116,6 +118,29 @@ class NgramVocabulary:
             lengths[self.vocabulary >= bound] = n
             bound *= self.base
         return lengths
+
+
+def _blocks(reviews: int) -> list[slice]:
+    return [slice(start, start + LOOKUP_ROWS) for start in range(0, reviews, LOOKUP_ROWS)]
+
+
+def _count_block(block: slice) -> tuple[np.ndarray, np.ndarray]:
+    """The n-grams of a part of the reviews, sorted, and how many of its reviews have each."""
+    ngrams, reviews = _SHARED["ngrams"], _SHARED["reviews"][block]
+    return np.unique(
+        np.concatenate([ngrams._grams(review) for review in reviews]), return_counts=True
+    )
+
+
+def _look_up_block(block: slice) -> tuple[np.ndarray, np.ndarray]:
+    """The kept n-grams' columns of each review of a block, ascending, and their counts."""
+    ngrams, reviews = _SHARED["ngrams"], _SHARED["reviews"][block]
+    rows = [ngrams._grams(review) for review in reviews]
+    grams, vocabulary = np.concatenate(rows), ngrams.vocabulary
+    positions = np.minimum(np.searchsorted(vocabulary, grams), len(vocabulary) - 1)
+    kept = vocabulary[positions] == grams
+    row_of = np.repeat(np.arange(len(rows)), [len(row) for row in rows])
+    return positions[kept], np.bincount(row_of[kept], minlength=len(rows))
 
 
 def targets_of(classes: int) -> list[int]:
@@ -174,24 +199,45 @@ class NaiveBayesLogistic:
         return scores / np.maximum(scores.sum(axis=1, keepdims=True), 1e-12)
 
 
-# What forked fitting processes read: set before they start, so they share it with the parent
-# (copy-on-write) instead of receiving the feature matrices pickled.
-_FIT_INPUTS: dict[int, tuple[list[np.ndarray], list[csr_matrix]]] = {}
+# What forked processes read: set before they start, so they share it with the parent
+# (copy-on-write) instead of receiving it pickled.
+_SHARED: dict = {}
+
+
+def processes_for(tasks: int) -> int:
+    """How many processes run `tasks` tasks side by side: one where fork is not the way to start
+    them (it shares their inputs without copying them) or only one CPU is ours, else up to
+    PROCESSES."""
+    if sys.platform != "linux":
+        return 1
+    return max(1, min(PROCESSES, len(os.sched_getaffinity(0)), tasks))
+
+
+def side_by_side(function: Callable, tasks: list, shared: dict, work: str) -> list:
+    """[function(task) for task in tasks], in up to PROCESSES forked processes that read `shared`
+    through _SHARED; a process that dies ends it with a one-line error."""
+    _SHARED.clear()
+    _SHARED.update(shared)
+    try:
+        processes = processes_for(len(tasks))
+        if processes == 1:
+            return [function(task) for task in tasks]
+        fork = multiprocessing.get_context("fork")
+        with ProcessPoolExecutor(processes, mp_context=fork) as pool:
+            return list(pool.map(function, tasks))
+    except BrokenProcessPool:
+        raise PipelineError(
+            f"a baseline process ({work}) died before it finished (killed, or out of memory); "
+            "free memory and run again"
+        ) from None
+    finally:
+        _SHARED.clear()
 
 
 def _fit_one(task: tuple[int, float, int, np.ndarray, int]) -> NaiveBayesLogistic:
     longest, regularisation, classes, labels, seed = task
-    ratios, weighted = _FIT_INPUTS[longest]
+    ratios, weighted = _SHARED["inputs"][longest]
     return NaiveBayesLogistic(classes, regularisation, seed).fit_weighted(ratios, weighted, labels)
-
-
-def fit_processes(tasks: int) -> int:
-    """How many processes fit `tasks` models: one where fork is not the way to start them (it
-    shares the features without copying them) or only one CPU is ours, else up to
-    FIT_PROCESSES."""
-    if sys.platform != "linux":
-        return 1
-    return max(1, min(FIT_PROCESSES, len(os.sched_getaffinity(0)), tasks))
 
 
 def fit_candidates(
@@ -215,23 +261,7 @@ def fit_candidates(
         key=lambda key: (-key[1], -key[0]),
     )
     tasks = [(longest, c, classes, labels, seed) for longest, c in keys]
-    _FIT_INPUTS.clear()
-    _FIT_INPUTS.update(inputs)
-    try:
-        processes = fit_processes(len(tasks))
-        if processes == 1:
-            models = [_fit_one(task) for task in tasks]
-        else:
-            fork = multiprocessing.get_context("fork")
-            with ProcessPoolExecutor(processes, mp_context=fork) as pool:
-                models = list(pool.map(_fit_one, tasks))
-    except BrokenProcessPool:
-        raise PipelineError(
-            "a process fitting the baseline died before it finished (killed, or out of memory: "
-            f"each holds the features of {len(labels):,} reviews); free memory and run again"
-        ) from None
-    finally:
-        _FIT_INPUTS.clear()
+    models = side_by_side(_fit_one, tasks, {"inputs": inputs}, "fitting")
     return dict(zip(keys, models, strict=True))
 
 

@@ -45,48 +45,64 @@ def step_positions(mask: tf.Tensor, reverse: bool) -> tuple[tf.Tensor, tf.Tensor
     """Where each step goes when a row's unmasked steps move to its front; and the row lengths.
 
     Unmasked steps keep their order (or reverse it, for the backward direction); masked steps
-    follow them. Cumulative counts give this without sorting.
+    follow them. One cumulative count gives this without sorting.
     """
     unmasked = tf.cast(mask, tf.int32)
+    unmasked_so_far = tf.cumsum(unmasked, axis=1)  # this step included
     lengths = tf.reduce_sum(unmasked, axis=1)
-    rank = tf.cumsum(unmasked, axis=1) - 1  # among the row's unmasked steps
-    if reverse:
-        rank = lengths[:, None] - 1 - rank
-    masked_rank = tf.cumsum(1 - unmasked, axis=1) - 1
+    # among the row's unmasked steps (last first for the backward direction)
+    rank = lengths[:, None] - unmasked_so_far if reverse else unmasked_so_far - 1
+    masked_rank = tf.range(tf.shape(mask)[1])[None, :] - unmasked_so_far  # among masked steps
     return tf.where(mask, rank, lengths[:, None] + masked_rank), lengths
 
 
 def _step_moves(positions: tf.Tensor, time_major: bool) -> tuple[tf.Tensor, tf.Tensor]:
-    """gather_nd indices that put step t of row b at positions[b, t], and that undo it.
+    """Indices into a (batch x time, ...) flattening of the steps that put step t of row b at
+    positions[b, t], and indices into the moved steps that undo it.
 
-    The moved steps are (time, batch, ...) if time_major, else (batch, time, ...).
+    The moved steps are (time, batch, ...) if time_major, else (batch, time, ...). Each row's
+    positions are a permutation of its steps, so inverting the whole flattened permutation (one
+    pass, no sort) gives the step that lands at each place.
     """
-    rows = tf.broadcast_to(tf.range(tf.shape(positions)[0])[:, None], tf.shape(positions))
-    sources = tf.argsort(positions, axis=1, stable=True)  # the step that lands at each position
-    forward = tf.stack([rows, sources], axis=-1)  # (batch, time, 2) indices into the original
-    undo = tf.stack([rows, positions], axis=-1)  # where each original step went
-    if time_major:
-        forward, undo = tf.transpose(forward, [1, 0, 2]), tf.reverse(undo, [-1])
-    return forward, undo
+    batch, steps = tf.shape(positions)[0], tf.shape(positions)[1]
+    row_starts = tf.range(batch)[:, None] * steps
+    arrivals = positions + row_starts  # where each step lands, batch-major
+    sources = tf.reshape(tf.math.invert_permutation(tf.reshape(arrivals, [-1])), [batch, steps])
+    if not time_major:
+        return tf.reshape(sources, [-1]), tf.reshape(arrivals, [-1])
+    arrivals = positions * batch + tf.range(batch)[:, None]  # where each step lands, time-major
+    return tf.reshape(tf.transpose(sources), [-1]), tf.reshape(arrivals, [-1])
 
 
-def _permute(values: tf.Tensor, take: tf.Tensor, give_back: tf.Tensor) -> tf.Tensor:
-    """gather_nd(values, take) for a permutation `take`; the gradient gathers by its inverse.
+def _permute(values: tf.Tensor, take: tf.Tensor, give_back: tf.Tensor, swap: bool) -> tf.Tensor:
+    """The steps of values (its first two axes flattened) gathered by the permutation `take`,
+    with the first two axes swapped if `swap`; the gradient gathers by the inverse, `give_back`.
 
     tf.gather's own gradient is a scatter-add, and a float scatter is several times slower here.
     """
+    shape = tf.shape(values)
+    leading = tf.stack([shape[1], shape[0]]) if swap else shape[:2]
+    steps = tf.concat([[-1], shape[2:]], 0)
+    static = values.shape[1::-1] if swap else values.shape[:2]
 
     @tf.custom_gradient
     def permute(values):
-        return tf.gather_nd(values, take), lambda upstream: tf.gather_nd(upstream, give_back)
+        moved = tf.gather(tf.reshape(values, steps), take)
 
-    return permute(values)
+        def gradient(upstream):
+            return tf.reshape(tf.gather(tf.reshape(upstream, steps), give_back), shape)
+
+        return tf.reshape(moved, tf.concat([leading, shape[2:]], 0)), gradient
+
+    moved = permute(values)
+    moved.set_shape(static.concatenate(values.shape[2:]))
+    return moved
 
 
 def compact(sequences: tf.Tensor, mask: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
     """Move each row's unmasked steps to the front, in order; returns them and the row lengths."""
     positions, lengths = step_positions(mask, reverse=False)
-    return _permute(sequences, *_step_moves(positions, time_major=False)), lengths
+    return _permute(sequences, *_step_moves(positions, time_major=False), swap=False), lengths
 
 
 @tf.custom_gradient
@@ -202,7 +218,7 @@ class FusedLSTM(LSTMWithOwnLoop):
         # The backward direction reads each row's own steps last to first, then its padding.
         positions, lengths = step_positions(mask, reverse=self.go_backwards)
         to_front, undo = _step_moves(positions, time_major=True)
-        time_major = _permute(sequences, to_front, undo)
+        time_major = _permute(sequences, to_front, undo, swap=True)
         cell_states, outputs = fused_lstm(time_major, c_initial, h_initial, kernel, bias)
         # Each row's state after its own last step; a row with no step keeps its initial state.
         last_step = tf.stack([tf.maximum(lengths - 1, 0), tf.range(tf.shape(lengths)[0])], -1)
@@ -212,7 +228,7 @@ class FusedLSTM(LSTMWithOwnLoop):
         sequence = None
         if self.return_sequences:
             # Back to each step's own place, zeros where masked, in reading order as Keras gives.
-            sequence = tf.where(mask[:, :, None], _permute(outputs, undo, to_front), 0.0)
+            sequence = tf.where(mask[:, :, None], _permute(outputs, undo, to_front, swap=True), 0.0)
             if self.go_backwards:
                 sequence = tf.reverse(sequence, [1])
         return self._results(last_output, last_cell, sequence)
