@@ -1,7 +1,10 @@
+import gzip
+import io
 import json
 import os
 import subprocess
 import sys
+import tarfile
 import time
 
 import pytest
@@ -86,6 +89,56 @@ def test_an_archive_laid_out_otherwise_is_refused(tmp_path):
     archive = make_aclimdb_archive(tmp_path / "imdb.tar.gz", {}, **members)
     with pytest.raises(DataError, match=r"no aclImdb/train/pos/\*\.txt.*not laid out like"):
         check_imdb(read_archive(archive))
+
+
+@pytest.mark.parametrize(
+    "tar_format", [tarfile.USTAR_FORMAT, tarfile.GNU_FORMAT, tarfile.PAX_FORMAT]
+)
+@pytest.mark.parametrize("compression", ["gz", ""])
+def test_the_header_reader_reads_archives_as_tarfile_does(tmp_path, tar_format, compression):
+    from sentiment.classifier.data import imdb
+
+    members = {
+        "aclImdb/train/pos/0_9.txt": b"  Great fun.\n",
+        "aclImdb/train/neg/1_2.txt": b"Dull.",
+        "aclImdb/test/neg/3_1.txt": "Caf\u00e9 au lait, d\u00e9j\u00e0 vu.".encode(),
+        "aclImdb/README": b"not a review",
+    }
+    if tar_format == tarfile.USTAR_FORMAT:  # past 100 characters: ustar's prefix field
+        members[f"aclImdb/test/pos/{'7' * 80}_8.txt"] = b"A long name, as ustar splits it."
+    archive = tmp_path / f"imdb.tar{'.gz' if compression else ''}"
+    with tarfile.open(archive, f"w:{compression}", format=tar_format) as tar:
+        if tar_format == tarfile.PAX_FORMAT:  # as git archive writes: a commit id, a comment
+            tar.pax_headers = {"comment": "b9c80d93c70ecccf85e8988f6b7541f47c103e31"}
+        folder = tarfile.TarInfo("aclImdb/train")
+        folder.type = tarfile.DIRTYPE
+        tar.addfile(folder)
+        for name, data in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    opener = gzip.open if compression else open
+    with opener(archive, "rb") as stream:
+        read = list(imdb._plain_members(stream))  # no fallback: the reader takes all of them
+    assert [(name, data) for name, data in read if data is not None] == list(members.items())
+    by_tarfile = imdb._reviews_of(imdb._tarfile_members(archive), archive)
+    assert read_archive(archive) == by_tarfile
+    assert len(by_tarfile["train"]) == 2 and len(by_tarfile["test"]) == len(members) - 3
+
+
+def test_an_archive_the_header_reader_leaves_is_read_by_tarfile(tmp_path):
+    from sentiment.classifier.data import imdb
+
+    archive = tmp_path / "imdb.tar.gz"
+    long = f"aclImdb/train/pos/{'9' * 120}_10.txt"  # no ustar split: a pax path record
+    with tarfile.open(archive, "w:gz", format=tarfile.PAX_FORMAT) as tar:
+        for name, data in ((long, b"Superb."), ("aclImdb/test/neg/0_1.txt", b"Awful.")):
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    with gzip.open(archive, "rb") as stream, pytest.raises(imdb._NotPlain):
+        list(imdb._plain_members(stream))
+    assert read_archive(archive) == {"train": [("Superb.", 1)], "test": [("Awful.", 0)]}
 
 
 @pytest.mark.parametrize("damage", ["garbage", "truncated"])
