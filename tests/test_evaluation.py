@@ -140,6 +140,7 @@ def test_the_baseline_chooses_on_validation_and_never_reads_the_test_labels():
 def test_the_baselines_fits_side_by_side_are_the_serial_fits_bit_for_bit(monkeypatch):
     from scipy.sparse import diags
 
+    from sentiment import forked
     from sentiment.classifier.evaluation import baseline
 
     words, spelling = number_words(make_synthetic(300), validation_split=0.2, seed=0)
@@ -153,7 +154,7 @@ def test_the_baselines_fits_side_by_side_are_the_serial_fits_bit_for_bit(monkeyp
         inputs[longest] = (ratios, [columns @ diags(ratio) for ratio in ratios])
 
     def fitted(processes: int) -> dict:
-        monkeypatch.setattr(baseline, "processes_for", lambda tasks: processes)
+        monkeypatch.setattr(forked, "processes_for", lambda tasks: processes)
         return baseline.fit_candidates(inputs, labels, classes=2, seed=3)
 
     serial, side_by_side = fitted(1), fitted(2)
@@ -164,22 +165,23 @@ def test_the_baselines_fits_side_by_side_are_the_serial_fits_bit_for_bit(monkeyp
         for theirs, ours in zip(side_by_side[key].models, model.models, strict=True):
             assert np.array_equal(theirs.coef_, ours.coef_)
             assert np.array_equal(theirs.intercept_, ours.intercept_)
-    assert not baseline._SHARED  # nothing left behind in the parent
+    assert not forked.SHARED  # nothing left behind in the parent
 
     monkeypatch.setattr(baseline, "_fit_one", _killed)
-    with pytest.raises(PipelineError, match=r"a baseline process \(fitting\) died"):
+    with pytest.raises(PipelineError, match=r"a process fitting the baseline died"):
         fitted(2)
-    assert not baseline._SHARED
+    assert not forked.SHARED
 
 
 def test_the_baselines_ngrams_counted_side_by_side_are_the_serial_ones(monkeypatch):
+    from sentiment import forked
     from sentiment.classifier.evaluation import baseline
 
     words, spelling = number_words(make_synthetic(600), validation_split=0.2, seed=0)
     monkeypatch.setattr(baseline, "LOOKUP_ROWS", 37)  # many blocks, the last one short
 
     def counted(processes: int):
-        monkeypatch.setattr(baseline, "processes_for", lambda tasks: processes)
+        monkeypatch.setattr(forked, "processes_for", lambda tasks: processes)
         ngrams = baseline.NgramVocabulary(3)
         fit = ngrams.fit_transform(words["train"].reviews(), len(spelling))
         return ngrams.vocabulary, fit, ngrams.transform(words["test"].reviews())
@@ -189,14 +191,14 @@ def test_the_baselines_ngrams_counted_side_by_side_are_the_serial_ones(monkeypat
     for ours, theirs in zip(serial[1:], side_by_side[1:], strict=True):
         assert ours.shape == theirs.shape and (ours != theirs).nnz == 0
         assert np.array_equal(ours.indptr, theirs.indptr)
-    assert not baseline._SHARED
+    assert not forked.SHARED
     empty = baseline.NgramVocabulary(2)
     assert empty.fit_transform([], 0).shape == (0, 0)
 
-    monkeypatch.setattr(baseline, "_count_block", _killed)
-    with pytest.raises(PipelineError, match=r"a baseline process \(counting\) died"):
+    monkeypatch.setattr(baseline, "_count_part", _killed)
+    with pytest.raises(PipelineError, match=r"a process counting the baseline's n-grams died"):
         counted(2)
-    assert not baseline._SHARED
+    assert not forked.SHARED
 
 
 def _killed(task):
@@ -204,13 +206,13 @@ def _killed(task):
 
 
 def test_the_baseline_fits_on_one_cpu_in_its_own_process(monkeypatch):
-    from sentiment.classifier.evaluation import baseline
+    from sentiment import forked
 
     monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0})
-    assert baseline.processes_for(6) == 1
+    assert forked.processes_for(6) == 1
     monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1, 2, 3})
-    assert baseline.processes_for(6) == baseline.PROCESSES
-    assert baseline.processes_for(1) == 1
+    assert forked.processes_for(6) == forked.PROCESSES
+    assert forked.processes_for(1) == 1
 
 
 def test_the_test_scores_round_trip_and_a_wrong_file_is_named_in_one_line(tmp_path):

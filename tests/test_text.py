@@ -1,5 +1,7 @@
+import os
 import random
 import re
+import signal
 
 import numpy as np
 import pytest
@@ -15,6 +17,7 @@ from sentiment.classifier.data.splits import (
     save_words,
     split_statistics,
 )
+from sentiment.classifier.data.synthetic import make_synthetic
 from sentiment.classifier.data.text import (
     LINE_BREAK_PATTERN,
     NON_TOKEN_PATTERN,
@@ -189,3 +192,33 @@ def test_split_files_round_trip_without_pickle_and_are_byte_stable(tmp_path):
     loaded = load_split(tmp_path / "a.npz")
     assert np.array_equal(loaded.token_ids, split.token_ids)
     assert split_statistics(loaded, max_length=4)["truncated_share"] == round(1 / 3, 4)
+
+
+@pytest.mark.parametrize("carved", [True, False])
+def test_words_numbered_side_by_side_are_the_serial_ones(monkeypatch, carved):
+    from sentiment import forked
+    from sentiment.classifier.data import preprocessing
+
+    reviews = make_synthetic(400)
+    if not carved:
+        reviews = dict(reviews, validation=reviews["test"][:50])
+
+    def numbered(processes: int):
+        monkeypatch.setattr(forked, "processes_for", lambda tasks: processes)
+        return number_words(reviews, validation_split=0.25, seed=3)
+
+    (serial, serial_words), (side_by_side, words) = numbered(1), numbered(2)
+    assert words == serial_words and len(words) > 50
+    for name, part in serial.items():
+        for field in ("numbers", "offsets", "labels", "distinct"):
+            ours, theirs = getattr(side_by_side[name], field), getattr(part, field)
+            assert ours.dtype == theirs.dtype and np.array_equal(ours, theirs), (name, field)
+    assert not forked.SHARED
+
+    monkeypatch.setattr(preprocessing, "_number_split", _killed)
+    with pytest.raises(PipelineError, match="a process tokenising the reviews died"):
+        numbered(2)
+
+
+def _killed(task):
+    os.kill(os.getpid(), signal.SIGKILL)  # as the out-of-memory killer would

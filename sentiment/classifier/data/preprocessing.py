@@ -5,11 +5,11 @@ from __future__ import annotations
 from itertools import chain, repeat
 
 import numpy as np
-from tqdm import tqdm
 
 from sentiment.classifier.data.reviews import VALIDATION, Reviews
 from sentiment.classifier.data.splits import Split, Words, carve_split, check_stratifiable
 from sentiment.classifier.data.text import FIRST_WORD_ID, OOV_ID, pad, tokenize
+from sentiment.forked import SHARED, side_by_side
 
 PARTS = ("train", "validation", "test")  # train: the reviews the model fits on
 
@@ -29,43 +29,78 @@ def number_words(
     reviews first use them; a word they never use gets one number for all such words, so
     nothing of the validation or test words leaks into what is learnt. label_names names the
     labels in errors (default: their indices).
+
+    The splits are tokenised side by side (`_number_split`), each numbering its own words, then
+    renumbered as the fit reviews number theirs.
     """
-    tokens = {
-        split: [tokenize(text) for text, _ in tqdm(items, desc=f"tokenising {split}", leave=False)]
-        for split, items in reviews.items()
-    }
+    numbered = side_by_side(
+        _number_split, list(reviews), {"reviews": reviews}, "tokenising the reviews"
+    )
+    local = dict(zip(reviews, numbered, strict=True))
     labels = {split: np.array([label for _, label in items]) for split, items in reviews.items()}
-    train_tokens, train_labels = tokens["train"], labels["train"]
+    train_labels = labels["train"]
     if VALIDATION in reviews:
-        fit_part = (train_tokens, train_labels)
-        validation_part = (tokens[VALIDATION], labels[VALIDATION])
+        fit, held_out = np.arange(len(train_labels)), None
     else:
         names = label_names or [str(index) for index in range(int(train_labels.max()) + 1)]
         check_stratifiable(
             train_labels, names, share=validation_split, what="validation_split", where="train"
         )
         fit, held_out = carve_split(train_labels, share=validation_split, seed=seed)
-        fit_part = ([train_tokens[i] for i in fit], train_labels[fit])
-        validation_part = ([train_tokens[i] for i in held_out], train_labels[held_out])
-    words = list(dict.fromkeys(chain.from_iterable(fit_part[0])))  # in order of first use
-    numbers = {word: number for number, word in enumerate(words, start=1)}
+    train_words, train_numbers, train_offsets = local["train"]
+    fit_numbers, fit_offsets = _reviews_at(train_numbers, train_offsets, fit)
+    seen, first_use = np.unique(fit_numbers, return_index=True)
+    in_use_order = seen[np.argsort(first_use)]  # train's numbers of the fit words, first use first
+    words = [train_words[number - 1] for number in in_use_order]
     distinct = np.int64(len(words))
-    test_part = (tokens["test"], labels["test"])
-    parts = {"train": fit_part, "validation": validation_part, "test": test_part}
-    dtype = label_dtype(np.concatenate([part_labels for _, part_labels in parts.values()]))
+    unseen = len(words) + 1
+    from_train = np.full(len(train_words) + 1, unseen, dtype=np.int32)  # train's number: fit's
+    from_train[in_use_order] = np.arange(1, unseen, dtype=np.int32)
+    parts = {"train": (from_train[fit_numbers], fit_offsets, train_labels[fit])}
+    if held_out is not None:
+        held_numbers, held_offsets = _reviews_at(train_numbers, train_offsets, held_out)
+        parts[VALIDATION] = (from_train[held_numbers], held_offsets, train_labels[held_out])
+    fit_number = {word: number for number, word in enumerate(words, start=1)}
+    for split in (VALIDATION, "test"):
+        if split in parts:
+            continue
+        split_words, split_numbers, offsets = local[split]
+        to_fit = np.fromiter(
+            chain([unseen], map(fit_number.get, split_words, repeat(unseen))),
+            dtype=np.int32,
+            count=len(split_words) + 1,
+        )
+        parts[split] = (to_fit[split_numbers], offsets, labels[split])
+    dtype = label_dtype(np.concatenate([part_labels for _, _, part_labels in parts.values()]))
     numbered = {}
-    for name, (token_lists, part_labels) in parts.items():
-        lengths = np.fromiter(map(len, token_lists), dtype=np.int64, count=len(token_lists))
-        offsets = np.concatenate([[0], np.cumsum(lengths)])
-        flat = chain.from_iterable(token_lists)
-        found = map(numbers.get, flat, repeat(int(distinct) + 1))
+    for name in PARTS:
+        numbers, offsets, part_labels = parts[name]
         numbered[name] = Words(
-            numbers=np.fromiter(found, dtype=np.int32, count=int(offsets[-1])),
-            offsets=offsets,
-            labels=part_labels.astype(dtype),
-            distinct=distinct,
+            numbers=numbers, offsets=offsets, labels=part_labels.astype(dtype), distinct=distinct
         )
     return numbered, words
+
+
+def _number_split(split: str) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """A split's reviews tokenised, their words numbered among themselves in order of first use
+    (from 1): the words, every token's number end to end, and each review's offsets into them."""
+    token_lists = [tokenize(text) for text, _ in SHARED["reviews"][split]]
+    lengths = np.fromiter(map(len, token_lists), dtype=np.int64, count=len(token_lists))
+    offsets = np.concatenate([[0], np.cumsum(lengths)])
+    words = list(dict.fromkeys(chain.from_iterable(token_lists)))
+    number = {word: index for index, word in enumerate(words, start=1)}
+    tokens = chain.from_iterable(token_lists)
+    numbers = np.fromiter(map(number.__getitem__, tokens), dtype=np.int32, count=int(offsets[-1]))
+    return words, numbers, offsets
+
+
+def _reviews_at(numbers: np.ndarray, offsets: np.ndarray, rows: np.ndarray):
+    """The numbers of the reviews at `rows`, in that order, end to end; and their offsets."""
+    lengths = np.diff(offsets)[rows]
+    kept_offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+    starts = offsets[:-1][rows]
+    index = np.repeat(starts - kept_offsets[:-1], lengths) + np.arange(kept_offsets[-1])
+    return numbers[index], kept_offsets
 
 
 def label_dtype(labels: np.ndarray) -> type:

@@ -11,13 +11,6 @@ on the validation reviews the network is validated on, never on the test split.
 
 from __future__ import annotations
 
-import multiprocessing
-import os
-import sys
-from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
-
 import numpy as np
 from scipy.sparse import csr_matrix, diags
 from sklearn.linear_model import LogisticRegression
@@ -27,7 +20,7 @@ from sentiment.classifier.data.preprocessing import number_words
 from sentiment.classifier.data.reviews import VALIDATION, Reviews
 from sentiment.classifier.data.splits import Words
 from sentiment.classifier.evaluation.metrics import macro_roc_auc
-from sentiment.errors import PipelineError
+from sentiment.forked import SHARED, processes_for, side_by_side
 
 # The choices tried on the validation reviews: n-grams up to bigrams or trigrams, and the
 # inverse regularisation strength of the logistic regression.
@@ -36,7 +29,6 @@ REGULARISATION = (0.1, 1.0, 10.0)
 SMOOTHING = 1.0  # added to every n-gram's count in the ratio (Wang & Manning's alpha)
 MIN_REVIEWS = 2  # an n-gram in fewer training reviews is left out
 LOOKUP_ROWS = 2000  # reviews whose n-grams are looked up in the vocabulary at once
-PROCESSES = 2  # the most processes the baseline's counting, lookups and fits run in, side by side
 
 
 class NgramVocabulary:
@@ -83,7 +75,10 @@ class NgramVocabulary:
         size = max(1, -(-len(reviews) // parts))
         shares = [slice(start, start + size) for start in range(0, len(reviews), size)]
         counted = side_by_side(
-            _count_block, shares, {"ngrams": self, "reviews": reviews}, "counting"
+            _count_part,
+            shares,
+            {"ngrams": self, "reviews": reviews},
+            "counting the baseline's n-grams",
         )
         none = np.zeros(0, dtype=np.int64)
         grams = np.concatenate([grams for grams, _ in counted] or [none])
@@ -103,7 +98,10 @@ class NgramVocabulary:
         if not len(self.vocabulary):
             return csr_matrix(shape)
         found = side_by_side(
-            _look_up_block, _blocks(len(reviews)), {"ngrams": self, "reviews": reviews}, "lookup"
+            _look_up_block,
+            _blocks(len(reviews)),
+            {"ngrams": self, "reviews": reviews},
+            "looking up the baseline's n-grams",
         )
         indices = np.concatenate([columns for columns, _ in found] or [np.zeros(0, np.int64)])
         per_review = np.concatenate([counts for _, counts in found] or [np.zeros(0, np.int64)])
@@ -124,9 +122,9 @@ def _blocks(reviews: int) -> list[slice]:
     return [slice(start, start + LOOKUP_ROWS) for start in range(0, reviews, LOOKUP_ROWS)]
 
 
-def _count_block(block: slice) -> tuple[np.ndarray, np.ndarray]:
+def _count_part(block: slice) -> tuple[np.ndarray, np.ndarray]:
     """The n-grams of a part of the reviews, sorted, and how many of its reviews have each."""
-    ngrams, reviews = _SHARED["ngrams"], _SHARED["reviews"][block]
+    ngrams, reviews = SHARED["ngrams"], SHARED["reviews"][block]
     return np.unique(
         np.concatenate([ngrams._grams(review) for review in reviews]), return_counts=True
     )
@@ -134,7 +132,7 @@ def _count_block(block: slice) -> tuple[np.ndarray, np.ndarray]:
 
 def _look_up_block(block: slice) -> tuple[np.ndarray, np.ndarray]:
     """The kept n-grams' columns of each review of a block, ascending, and their counts."""
-    ngrams, reviews = _SHARED["ngrams"], _SHARED["reviews"][block]
+    ngrams, reviews = SHARED["ngrams"], SHARED["reviews"][block]
     rows = [ngrams._grams(review) for review in reviews]
     grams, vocabulary = np.concatenate(rows), ngrams.vocabulary
     positions = np.minimum(np.searchsorted(vocabulary, grams), len(vocabulary) - 1)
@@ -199,44 +197,9 @@ class NaiveBayesLogistic:
         return scores / np.maximum(scores.sum(axis=1, keepdims=True), 1e-12)
 
 
-# What forked processes read: set before they start, so they share it with the parent
-# (copy-on-write) instead of receiving it pickled.
-_SHARED: dict = {}
-
-
-def processes_for(tasks: int) -> int:
-    """How many processes run `tasks` tasks side by side: one where fork is not the way to start
-    them (it shares their inputs without copying them) or only one CPU is ours, else up to
-    PROCESSES."""
-    if sys.platform != "linux":
-        return 1
-    return max(1, min(PROCESSES, len(os.sched_getaffinity(0)), tasks))
-
-
-def side_by_side(function: Callable, tasks: list, shared: dict, work: str) -> list:
-    """[function(task) for task in tasks], in up to PROCESSES forked processes that read `shared`
-    through _SHARED; a process that dies ends it with a one-line error."""
-    _SHARED.clear()
-    _SHARED.update(shared)
-    try:
-        processes = processes_for(len(tasks))
-        if processes == 1:
-            return [function(task) for task in tasks]
-        fork = multiprocessing.get_context("fork")
-        with ProcessPoolExecutor(processes, mp_context=fork) as pool:
-            return list(pool.map(function, tasks))
-    except BrokenProcessPool:
-        raise PipelineError(
-            f"a baseline process ({work}) died before it finished (killed, or out of memory); "
-            "free memory and run again"
-        ) from None
-    finally:
-        _SHARED.clear()
-
-
 def _fit_one(task: tuple[int, float, int, np.ndarray, int]) -> NaiveBayesLogistic:
     longest, regularisation, classes, labels, seed = task
-    ratios, weighted = _SHARED["inputs"][longest]
+    ratios, weighted = SHARED["inputs"][longest]
     return NaiveBayesLogistic(classes, regularisation, seed).fit_weighted(ratios, weighted, labels)
 
 
@@ -261,7 +224,7 @@ def fit_candidates(
         key=lambda key: (-key[1], -key[0]),
     )
     tasks = [(longest, c, classes, labels, seed) for longest, c in keys]
-    models = side_by_side(_fit_one, tasks, {"inputs": inputs}, "fitting")
+    models = side_by_side(_fit_one, tasks, {"inputs": inputs}, "fitting the baseline")
     return dict(zip(keys, models, strict=True))
 
 
