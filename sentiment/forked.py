@@ -30,8 +30,10 @@ def processes_for(tasks: int) -> int:
 
 def side_by_side(function: Callable, tasks: list, shared: dict[str, Any], work: str) -> list:
     """[function(task) for task in tasks], in up to PROCESSES forked processes that read `shared`
-    through SHARED; `work` names the work in the error a dying process ends it with."""
-    SHARED.clear()
+    through SHARED; `work` names the work in the error a dying process ends it with. Not nested:
+    a task that ran side_by_side itself would replace its caller's SHARED."""
+    if SHARED:
+        raise RuntimeError("side_by_side is running already: its tasks cannot run it again")
     SHARED.update(shared)
     try:
         processes = processes_for(len(tasks))

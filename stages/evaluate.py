@@ -7,6 +7,9 @@ from pathlib import Path
 
 from sentiment.classifier.data.reviews import dataset_name, read_manifest, test_texts
 from sentiment.classifier.data.splits import load_labels, load_split
+from sentiment.classifier.evaluation import metrics as evaluation
+from sentiment.classifier.evaluation.report import markdown_report
+from sentiment.classifier.model.scores import load_scores
 from sentiment.console import log, run_main
 from sentiment.files import write_json, write_text
 from sentiment.params import check_for_labels, load_params, stage_params
@@ -36,10 +39,6 @@ def main() -> None:
     params = stage_params("evaluate", args.params)
     label_names = load_labels(args.data)
     check_for_labels(load_params(args.params), len(label_names))
-
-    from sentiment.classifier.evaluation import metrics as evaluation
-    from sentiment.classifier.evaluation.report import markdown_report
-    from sentiment.classifier.evaluation.scores import load_scores
 
     test = load_split(args.data / "test.npz")
     probabilities = load_scores(args.scores, reviews=len(test), labels=len(label_names))

@@ -13,7 +13,7 @@ from sentiment.classifier.data.splits import (
     load_vocabulary,
     save_vocabulary,
 )
-from sentiment.classifier.evaluation.scores import load_scores
+from sentiment.classifier.model.scores import load_scores
 from sentiment.console import log, run_main
 from sentiment.files import atomic_output, write_json
 from sentiment.params import stage_params
@@ -58,8 +58,8 @@ def main() -> None:
     )
     texts = test_texts(args.reviews, PARITY_REVIEWS)
     test = load_split(args.data / "test.npz")
-    labels = len(load_labels(args.data))
-    trained = load_scores(args.scores, reviews=len(test), labels=labels)[: len(texts)]
+    label_count = len(load_labels(args.data))
+    trained = load_scores(args.scores, reviews=len(test), labels=label_count)[: len(texts)]
     test_ids = test.token_ids[: len(texts)]
     served = end_to_end.predict(tf.constant(texts), batch_size=256, verbose=0)
     served = served[:, 0] if served.shape[1] == 1 else served

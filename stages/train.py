@@ -67,9 +67,9 @@ def fit_and_save(
         def on_train_end(self, logs=None) -> None:
             pass
 
-    from sentiment.classifier.evaluation.scores import save_scores
     from sentiment.classifier.model.inference import predict_probabilities, validation_accuracy
     from sentiment.classifier.model.saving import load_trained_model, save_model
+    from sentiment.classifier.model.scores import save_scores
     from sentiment.classifier.training.fit import train_model
     from sentiment.classifier.training.word_vectors import VECTORS_FILE, load_word_vectors
     from sentiment.proof.platform_record import describe_platform

@@ -141,6 +141,42 @@ def test_an_archive_the_header_reader_leaves_is_read_by_tarfile(tmp_path):
     assert read_archive(archive) == {"train": [("Superb.", 1)], "test": [("Awful.", 0)]}
 
 
+def _ustar(name: bytes, data: bytes, kind: bytes = b"0") -> bytes:
+    header = bytearray(512)
+    header[: len(name)] = name
+    header[100:108] = b"0000644\0"
+    header[124:136] = b"%011o\0" % len(data)
+    header[156:157] = kind
+    header[257:265] = b"ustar\x0000"
+    header[148:156] = b" " * 8
+    header[148:156] = b"%06o\0 " % sum(header)
+    return bytes(header) + data + b"\0" * (-len(data) % 512)
+
+
+@pytest.mark.parametrize(
+    "members",
+    [
+        [(b"aclImdb/train/pos/0_9.txt", b"Great.", b"0")],  # the reader's own case
+        [(b"comment", b"52 comment=b9c80d93c70ecccf85e8988f6b7541f47c103e31\n", b"x")],
+        [(b"aclImdb/train/caf\xe9.txt", b"not UTF-8 as a name", b"0")],
+        [(b"link", b"", b"2")],
+    ],
+    ids=["plain", "pax-comment", "latin-1-name", "symlink"],
+)
+def test_hand_made_tar_members_read_as_tarfile_reads_them(tmp_path, members):
+    from sentiment.classifier.data import imdb
+
+    reviews = [(b"aclImdb/test/neg/1_2.txt", b"Awful.", b"0")]
+    archive = tmp_path / "hand.tar"
+    archive.write_bytes(b"".join(_ustar(*member) for member in members + reviews) + b"\0" * 1024)
+    assert read_archive(archive) == imdb._reviews_of(imdb._tarfile_members(archive), archive)
+    damaged = bytearray(archive.read_bytes())
+    damaged[0] ^= 1  # a checksum that no longer adds up: tarfile says so
+    archive.write_bytes(bytes(damaged))
+    with pytest.raises(DataError, match="is not a readable tar archive"):
+        read_archive(archive)
+
+
 @pytest.mark.parametrize("damage", ["garbage", "truncated"])
 def test_a_corrupt_archive_gets_a_clear_error(tmp_path, damage):
     archive = make_aclimdb_archive(tmp_path / "imdb.tar.gz", TINY)

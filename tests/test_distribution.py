@@ -152,6 +152,7 @@ def test_two_workers_on_localhost_train_one_run_and_the_chief_writes_it(tmp_path
     val_accuracies = {line.rsplit("val_accuracy ", 1)[1] for line in summaries if "val_acc" in line}
     assert len(val_accuracies) == 1
     assert (repo / "models/model.keras").exists()
+    assert (repo / "models/test_scores.npy").exists()  # the chief's, once
     history = json.loads((repo / "metrics/train/metrics.json").read_text())
     assert history["step"] == 2  # DVCLive counts epochs from 0: all 3 ran
     assert 0.5 < history["eval"]["accuracy"] <= 1.0

@@ -216,7 +216,7 @@ def test_the_baseline_fits_on_one_cpu_in_its_own_process(monkeypatch):
 
 
 def test_the_test_scores_round_trip_and_a_wrong_file_is_named_in_one_line(tmp_path):
-    from sentiment.classifier.evaluation.scores import load_scores, save_scores
+    from sentiment.classifier.model.scores import load_scores, save_scores
 
     two, three = tmp_path / "two.npy", tmp_path / "three.npy"
     scores = PROBABILITIES.astype(np.float32)  # as the model gives them
@@ -234,8 +234,12 @@ def test_the_test_scores_round_trip_and_a_wrong_file_is_named_in_one_line(tmp_pa
     (tmp_path / "junk.npy").write_bytes(b"not numpy")
     with pytest.raises(PipelineError, match=r"junk.npy is not the train stage's test scores"):
         load_scores(tmp_path / "junk.npy", reviews=len(LABELS), labels=2)
-    with pytest.raises(PipelineError, match=r"missing.npy is not the train stage's test scores"):
+    with pytest.raises(PipelineError, match=r"missing.npy is missing: .*`dvc repro train`"):
         load_scores(tmp_path / "missing.npy", reviews=len(LABELS), labels=2)
+    np.savez(tmp_path / "archive.npy", scores)  # np.savez keeps the name it is given
+    with pytest.raises(PipelineError, match=r"archive.npy.npz is not .* \(an archive\)"):
+        load_scores(tmp_path / "archive.npy.npz", reviews=len(LABELS), labels=2)
+    assert not list(tmp_path.glob(".*partial*"))  # written through a staging file, then moved
 
 
 def test_report_puts_the_network_beside_the_baseline():

@@ -79,6 +79,23 @@ def test_compact_moves_unmasked_steps_to_the_front_in_order():
     assert compacted[1, :, 0].numpy().tolist() == [5.0, 6.0, 7.0, 8.0]
 
 
+@pytest.mark.parametrize("time_major", [True, False])
+def test_the_step_moves_are_the_same_by_inverted_permutation_or_by_sort(monkeypatch, time_major):
+    from sentiment.classifier.model import fast_layers
+
+    mask = tf.constant(np.random.default_rng(0).random((7, 13)) < 0.6)
+    for reverse in (False, True):
+        positions, _ = fast_layers.step_positions(mask, reverse=reverse)
+        moves = {}
+        for on_gpu in (False, True):  # on a GPU the inverse is a sort, kept on the device
+            monkeypatch.setattr(fast_layers, "_on_gpu", lambda on_gpu=on_gpu: on_gpu)
+            moves[on_gpu] = fast_layers._step_moves(positions, time_major=time_major)
+        for ours, theirs in zip(moves[False], moves[True], strict=True):
+            assert np.array_equal(ours.numpy(), theirs.numpy())
+        take, give_back = moves[False]
+        assert np.array_equal(tf.gather(take, give_back).numpy(), np.arange(7 * 13))
+
+
 def test_the_keras_fallback_loop_over_compacted_steps_matches_too(monkeypatch):
     # Where the fused kernel does not apply (a GPU, dropout), the layer compacts the steps and
     # hands Keras a right-padded mask, the form cuDNN takes; the result must not change.

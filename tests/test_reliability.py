@@ -35,6 +35,7 @@ BYTE_STABLE = (
     "data/processed/train.npz",
     "data/words/test.npz",
     "models/model.keras",
+    "models/test_scores.npy",
     "models/export/model.keras",
 )
 

@@ -102,6 +102,26 @@ def test_words_are_numbered_in_order_of_first_use_in_the_fit_reviews_only():
     assert words["test"].labels.tolist() == [0, 1] and int(words["test"].distinct) == 3
 
 
+def test_carved_validation_words_are_numbered_by_the_fit_reviews_first_use():
+    # The carved validation reviews are train's; their words are not the fit reviews' words,
+    # and the fit reviews' order of first use is not train's.
+    texts = ["zeta alpha", "", "alpha beta", "beta gamma", "omega zeta", "gamma alpha"]
+    reviews = {"train": [(text, index % 2) for index, text in enumerate(texts)], "test": []}
+    words, spelled = number_words(reviews, validation_split=1 / 3, seed=5)
+    fit, held_out = carve_split(np.array([index % 2 for index in range(6)]), share=1 / 3, seed=5)
+    fit_tokens = [texts[i].split() for i in fit]
+    expected = list(dict.fromkeys(token for tokens in fit_tokens for token in tokens))
+    assert spelled == expected
+    number = {word: index + 1 for index, word in enumerate(expected)}
+    assert [list(review) for review in words["train"].reviews()] == [
+        [number[token] for token in tokens] for tokens in fit_tokens
+    ]
+    unseen = len(expected) + 1
+    assert [list(review) for review in words[VALIDATION].reviews()] == [
+        [number.get(token, unseen) for token in texts[i].split()] for i in held_out
+    ]
+
+
 def test_words_of_many_labels_keep_their_labels_and_an_empty_split_has_no_reviews():
     train = [(f"word{label} shared", label) for label in range(200) for _ in range(2)]
     reviews = {"train": train, VALIDATION: train[:3], "test": []}
@@ -218,6 +238,7 @@ def test_words_numbered_side_by_side_are_the_serial_ones(monkeypatch, carved):
     monkeypatch.setattr(preprocessing, "_number_split", _killed)
     with pytest.raises(PipelineError, match="a process tokenising the reviews died"):
         numbered(2)
+    assert not forked.SHARED
 
 
 def _killed(task):

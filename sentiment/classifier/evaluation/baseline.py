@@ -16,11 +16,12 @@ from scipy.sparse import csr_matrix, diags
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import accuracy_score, f1_score, roc_auc_score
 
+from sentiment import forked
 from sentiment.classifier.data.preprocessing import number_words
 from sentiment.classifier.data.reviews import VALIDATION, Reviews
 from sentiment.classifier.data.splits import Words
 from sentiment.classifier.evaluation.metrics import macro_roc_auc
-from sentiment.forked import SHARED, processes_for, side_by_side
+from sentiment.forked import SHARED, side_by_side
 
 # The choices tried on the validation reviews: n-grams up to bigrams or trigrams, and the
 # inverse regularisation strength of the logistic regression.
@@ -71,7 +72,7 @@ class NgramVocabulary:
         self.base = distinct + 2
         if self.base**self.longest >= 2**63:
             raise ValueError(f"{distinct:,} words are too many for {self.longest}-grams")
-        parts = processes_for(len(reviews))  # one part per process: fewer runs to merge
+        parts = forked.processes_for(len(reviews))  # one part per process: fewer runs to merge
         size = max(1, -(-len(reviews) // parts))
         shares = [slice(start, start + size) for start in range(0, len(reviews), size)]
         counted = side_by_side(

@@ -67,7 +67,11 @@ def _step_moves(positions: tf.Tensor, time_major: bool) -> tuple[tf.Tensor, tf.T
     batch, steps = tf.shape(positions)[0], tf.shape(positions)[1]
     row_starts = tf.range(batch)[:, None] * steps
     arrivals = positions + row_starts  # where each step lands, batch-major
-    sources = tf.reshape(tf.math.invert_permutation(tf.reshape(arrivals, [-1])), [batch, steps])
+    if _on_gpu():  # InvertPermutation runs on the host: a sort keeps the indices on the device
+        sources = tf.argsort(positions, axis=1, stable=True) + row_starts
+    else:
+        flat = tf.math.invert_permutation(tf.reshape(arrivals, [-1]))
+        sources = tf.reshape(flat, [batch, steps])
     if not time_major:
         return tf.reshape(sources, [-1]), tf.reshape(arrivals, [-1])
     arrivals = positions * batch + tf.range(batch)[:, None]  # where each step lands, time-major
