@@ -21,7 +21,6 @@ from sentiment.classifier.data.preprocessing import number_words
 from sentiment.classifier.data.reviews import VALIDATION, Reviews
 from sentiment.classifier.data.splits import Words
 from sentiment.classifier.evaluation.metrics import macro_roc_auc
-from sentiment.forked import SHARED, side_by_side
 
 # The choices tried on the validation reviews: n-grams up to bigrams or trigrams, and the
 # inverse regularisation strength of the logistic regression.
@@ -75,7 +74,7 @@ class NgramVocabulary:
         parts = forked.processes_for(len(reviews))  # one part per process: fewer runs to merge
         size = max(1, -(-len(reviews) // parts))
         shares = [slice(start, start + size) for start in range(0, len(reviews), size)]
-        counted = side_by_side(
+        counted = forked.side_by_side(
             _count_part,
             shares,
             {"ngrams": self, "reviews": reviews},
@@ -98,7 +97,7 @@ class NgramVocabulary:
         shape = (len(reviews), len(self.vocabulary))
         if not len(self.vocabulary):
             return csr_matrix(shape)
-        found = side_by_side(
+        found = forked.side_by_side(
             _look_up_block,
             _blocks(len(reviews)),
             {"ngrams": self, "reviews": reviews},
@@ -123,9 +122,9 @@ def _blocks(reviews: int) -> list[slice]:
     return [slice(start, start + LOOKUP_ROWS) for start in range(0, reviews, LOOKUP_ROWS)]
 
 
-def _count_part(block: slice) -> tuple[np.ndarray, np.ndarray]:
+def _count_part(part: slice) -> tuple[np.ndarray, np.ndarray]:
     """The n-grams of a part of the reviews, sorted, and how many of its reviews have each."""
-    ngrams, reviews = SHARED["ngrams"], SHARED["reviews"][block]
+    ngrams, reviews = forked.SHARED["ngrams"], forked.SHARED["reviews"][part]
     return np.unique(
         np.concatenate([ngrams._grams(review) for review in reviews]), return_counts=True
     )
@@ -133,7 +132,7 @@ def _count_part(block: slice) -> tuple[np.ndarray, np.ndarray]:
 
 def _look_up_block(block: slice) -> tuple[np.ndarray, np.ndarray]:
     """The kept n-grams' columns of each review of a block, ascending, and their counts."""
-    ngrams, reviews = SHARED["ngrams"], SHARED["reviews"][block]
+    ngrams, reviews = forked.SHARED["ngrams"], forked.SHARED["reviews"][block]
     rows = [ngrams._grams(review) for review in reviews]
     grams, vocabulary = np.concatenate(rows), ngrams.vocabulary
     positions = np.minimum(np.searchsorted(vocabulary, grams), len(vocabulary) - 1)
@@ -200,7 +199,7 @@ class NaiveBayesLogistic:
 
 def _fit_one(task: tuple[int, float, int, np.ndarray, int]) -> NaiveBayesLogistic:
     longest, regularisation, classes, labels, seed = task
-    ratios, weighted = SHARED["inputs"][longest]
+    ratios, weighted = forked.SHARED["inputs"][longest]
     return NaiveBayesLogistic(classes, regularisation, seed).fit_weighted(ratios, weighted, labels)
 
 
@@ -225,7 +224,7 @@ def fit_candidates(
         key=lambda key: (-key[1], -key[0]),
     )
     tasks = [(longest, c, classes, labels, seed) for longest, c in keys]
-    models = side_by_side(_fit_one, tasks, {"inputs": inputs}, "fitting the baseline")
+    models = forked.side_by_side(_fit_one, tasks, {"inputs": inputs}, "fitting the baseline")
     return dict(zip(keys, models, strict=True))
 
 
