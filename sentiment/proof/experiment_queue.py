@@ -3,10 +3,13 @@
 Each experiment is `dvc exp run --queue -S key=value ... -n NAME`, so it shows in `dvc exp show`
 with its params and metrics and its outputs sit in the DVC cache. `wait` polls `dvc queue status`
 until the named experiments have finished, timing each one and sampling the memory of the stage
-processes the workers run. It also keeps the queue alive: workers that exited while experiments
-were still queued are started again, and an experiment marked running that no worker or process
-is running any more (its worker stopped as it took the task) is reported failed, so a wait
-always ends.
+processes the workers run. It also keeps the queue alive, so a wait always ends:
+
+- workers that exited while experiments were still queued are started again;
+- an experiment the queue marks running while no worker and no process of the queue is alive
+  is orphaned. A worker can stop just as it takes a task (DVC's idle workers shut themselves
+  down), leaving the task taken and never begun: that experiment is queued again under its name.
+  One that had begun (its worker died while running it) is reported failed.
 """
 
 from __future__ import annotations
@@ -28,8 +31,14 @@ POLL_S = 2.0
 FINISHED = ("Success", "Failed")
 # Where DVC's queue workers run each experiment (a temporary copy of the repository).
 EXPERIMENT_FOLDERS = ".dvc/tmp/exps"
-# Polls an experiment may stay "Running" with no worker and no process before it counts as failed.
+# Where the queue's processes leave their pid files (workers in celery/, runs under run/) and
+# where a run's executor writes its info file as it begins (run/<task>/<task>.run).
+PID_FILES = ("celery/*.pid", "run/*/*.pid")
+RUN_INFO = "run/{task}*/*.run"
+# Polls an experiment may stay "Running" with no worker and no process before it is orphaned, and
+# how many times one orphaned before it began is queued again.
 ORPHAN_POLLS = 8
+REQUEUES = 2
 # Polls with experiments queued and no worker alive before the workers are started again, and
 # how many such restarts in a row (none of them taking an experiment) before the wait gives up.
 STOPPED_POLLS = 5
@@ -72,6 +81,7 @@ class ExperimentQueue:
     def __init__(self, root: Path, env: Mapping[str, str] | None = None):
         self.root, self.env = root, dict(env) if env is not None else None
         self.jobs = 1
+        self.overrides: dict[str, dict[str, object]] = {}  # what this queue queued, by name
 
     def dvc(self, *args: str, shown_lines: int = 20) -> str:
         return dvc(*args, cwd=self.root, env=self.env, shown_lines=shown_lines)
@@ -80,6 +90,7 @@ class ExperimentQueue:
         """Queue one experiment with these params changed."""
         settings = [arg for key, value in overrides.items() for arg in ("-S", setting(key, value))]
         self.dvc("exp", "run", "--queue", *settings, "-n", name)
+        self.overrides[name] = dict(overrides)
 
     def start(self, jobs: int) -> None:
         """Start `jobs` workers (those already running are kept)."""
@@ -98,17 +109,18 @@ class ExperimentQueue:
         """{experiment name: Queued | Running | Success | Failed} of the queue's tasks."""
         return self._status()[0]
 
-    def _status(self) -> tuple[dict[str, str], int]:
-        """The queue's tasks by name, and how many workers are alive (active or idle)."""
-        found, workers = {}, 0
+    def _status(self) -> tuple[dict[str, str], int, dict[str, str]]:
+        """The queue's tasks by name, how many workers answer (active or idle), and each named
+        task's id (the first 7 digits of its stash revision)."""
+        found, workers, tasks = {}, 0, {}
         for line in self.dvc("queue", "status").splitlines()[1:]:
             words = line.split()
             counted = WORKERS.search(line)
             if counted:
                 workers = int(counted[1]) + int(counted[2])
             elif len(words) >= 4 and words[-1] in ("Queued", "Running", *FINISHED):
-                found[words[1]] = words[-1]
-        return found, workers
+                found[words[1]], tasks[words[1]] = words[-1], words[0]
+        return found, workers, tasks
 
     def wait(
         self, names: Iterable[str], on_finished: Callable[[str, str], None] | None = None
@@ -117,13 +129,15 @@ class ExperimentQueue:
         does. A name the queue does not know counts as failed."""
         waiting, finished = set(names), Finished()
         started: dict[str, float] = {}
+        requeued: dict[str, int] = {}
         orphan_polls, stopped_polls, restarts = 0, 0, 0
         while waiting:
-            statuses, workers = self._status()
+            statuses, workers, tasks = self._status()
             memory_mb = self._stage_memory_mb()
             now = time.monotonic()
             waited = {statuses.get(name, "Failed") for name in waiting}
-            stopped = workers == 0 and "Queued" in waited and "Running" not in waited
+            alive = workers > 0 or memory_mb > 0 or self._processes_alive()
+            stopped = not alive and "Queued" in waited and "Running" not in waited
             stopped_polls = stopped_polls + 1 if stopped else 0
             if stopped_polls >= STOPPED_POLLS:
                 stopped_polls, restarts = 0, restarts + 1
@@ -136,13 +150,21 @@ class ExperimentQueue:
                 self.start(self.jobs)
             elif "Running" in waited:
                 restarts = 0
-            orphaned = workers == 0 and memory_mb == 0 and "Running" in waited
-            orphan_polls = orphan_polls + 1 if orphaned else 0
+            orphan_polls = orphan_polls + 1 if not alive and "Running" in waited else 0
+            orphaned = orphan_polls >= ORPHAN_POLLS
             for name in sorted(waiting):
                 status = statuses.get(name, "Failed")
-                if status == "Running" and orphan_polls >= ORPHAN_POLLS:
-                    status = ORPHANED
-                    self._forget(name)
+                if status == "Running" and orphaned:
+                    began = self._began(tasks[name])
+                    self._forget(tasks[name])
+                    if not began and name in self.overrides and requeued.get(name, 0) < REQUEUES:
+                        requeued[name] = requeued.get(name, 0) + 1
+                        self.queue(name, self.overrides[name])
+                        self.start(self.jobs)
+                        orphan_polls, status = 0, "Queued"
+                        started.pop(name, None)
+                    else:
+                        status = ORPHANED
                 if status == "Running":
                     started.setdefault(name, now)
                 elif status in (*FINISHED, ORPHANED):
@@ -156,11 +178,40 @@ class ExperimentQueue:
                 time.sleep(POLL_S)
         return finished
 
-    def _forget(self, name: str) -> None:
-        """Take an orphaned experiment off the queue, so its name can be queued again."""
-        for command in (("queue", "kill", name), ("queue", "remove", name)):
-            with contextlib.suppress(PipelineError):  # a task DVC no longer knows
-                self.dvc(*command)
+    def _processes_alive(self) -> bool:
+        """Whether a process the queue started (a worker, or a run of an experiment) is alive, by
+        the pid files DVC keeps; a pid taken over by a later process does not count."""
+        import psutil
+
+        folder = self.root / EXPERIMENT_FOLDERS
+        for pid_file in (path for pattern in PID_FILES for path in folder.glob(pattern)):
+            try:
+                written = pid_file.stat().st_mtime
+                process = psutil.Process(int(pid_file.read_text().strip()))
+                if (
+                    process.status() != psutil.STATUS_ZOMBIE
+                    and process.create_time() <= written + 1
+                ):
+                    return True
+            except (OSError, ValueError, psutil.Error):  # gone, unreadable, or not ours to read
+                continue
+        return False
+
+    def _began(self, task: str) -> bool:
+        """Whether the experiment of this task id had begun: its executor wrote its info file."""
+        return any((self.root / EXPERIMENT_FOLDERS).glob(RUN_INFO.format(task=task)))
+
+    def _forget(self, task: str) -> None:
+        """Take an orphaned experiment off the queue by its task id (a name can stand for more
+        than one task), so its name can be queued again. Killing marks it failed; one removal
+        takes the broker's message, the next the failed entry."""
+        with contextlib.suppress(PipelineError):  # a task DVC no longer knows
+            self.dvc("queue", "kill", task)
+        for _ in range(3):
+            with contextlib.suppress(PipelineError):
+                self.dvc("queue", "remove", task)
+            if task not in self._status()[2].values():
+                return
 
     def _stage_memory_mb(self) -> float:
         """The largest resident memory of a process running in an experiment's folder, in MB."""
