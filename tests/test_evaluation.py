@@ -2,7 +2,6 @@ import csv
 import io
 import json
 import os
-import signal
 
 import numpy as np
 import pytest
@@ -20,6 +19,7 @@ from sentiment.classifier.evaluation.metrics import (
 )
 from sentiment.classifier.evaluation.report import markdown_report
 from sentiment.errors import PipelineError
+from tests.conftest import die_as_killed
 
 RNG = np.random.default_rng(0)
 LABELS = RNG.integers(0, 2, 3000)
@@ -167,8 +167,9 @@ def test_the_baselines_fits_side_by_side_are_the_serial_fits_bit_for_bit(monkeyp
             assert np.array_equal(theirs.intercept_, ours.intercept_)
     assert not forked.SHARED  # nothing left behind in the parent
 
-    monkeypatch.setattr(baseline, "_fit_one", _killed)
-    with pytest.raises(PipelineError, match=r"a process fitting the baseline died"):
+    monkeypatch.setattr(baseline, "_fit_one", die_as_killed)
+    died = r"a process fitting the baseline's 6 candidates on [\d,]+ reviews died"
+    with pytest.raises(PipelineError, match=died):
         fitted(2)
     assert not forked.SHARED
 
@@ -195,14 +196,11 @@ def test_the_baselines_ngrams_counted_side_by_side_are_the_serial_ones(monkeypat
     empty = baseline.NgramVocabulary(2)
     assert empty.fit_transform([], 0).shape == (0, 0)
 
-    monkeypatch.setattr(baseline, "_count_part", _killed)
-    with pytest.raises(PipelineError, match=r"a process counting the baseline's n-grams died"):
+    monkeypatch.setattr(baseline, "_count_part", die_as_killed)
+    died = r"a process counting the baseline's n-grams of [\d,]+ reviews died"
+    with pytest.raises(PipelineError, match=died):
         counted(2)
     assert not forked.SHARED
-
-
-def _killed(task):
-    os.kill(os.getpid(), signal.SIGKILL)  # as the out-of-memory killer would
 
 
 def test_the_baseline_fits_on_one_cpu_in_its_own_process(monkeypatch):

@@ -1,7 +1,5 @@
-import os
 import random
 import re
-import signal
 
 import numpy as np
 import pytest
@@ -27,7 +25,7 @@ from sentiment.classifier.data.text import (
     tokenize,
 )
 from sentiment.errors import PipelineError
-from tests.conftest import vectorize_texts
+from tests.conftest import die_as_killed, vectorize_texts
 
 
 def test_tokenize_lowercases_drops_line_breaks_and_keeps_apostrophes():
@@ -235,11 +233,7 @@ def test_words_numbered_side_by_side_are_the_serial_ones(monkeypatch, carved):
             assert ours.dtype == theirs.dtype and np.array_equal(ours, theirs), (name, field)
     assert not forked.SHARED
 
-    monkeypatch.setattr(preprocessing, "_number_split", _killed)
+    monkeypatch.setattr(preprocessing, "_number_split", die_as_killed)
     with pytest.raises(PipelineError, match="a process tokenising the reviews died"):
         numbered(2)
     assert not forked.SHARED
-
-
-def _killed(task):
-    os.kill(os.getpid(), signal.SIGKILL)  # as the out-of-memory killer would

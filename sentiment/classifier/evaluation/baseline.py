@@ -78,7 +78,7 @@ class NgramVocabulary:
             _count_part,
             shares,
             {"ngrams": self, "reviews": reviews},
-            "counting the baseline's n-grams",
+            f"counting the baseline's n-grams of {len(reviews):,} reviews",
         )
         none = np.zeros(0, dtype=np.int64)
         grams = np.concatenate([grams for grams, _ in counted] or [none])
@@ -101,7 +101,7 @@ class NgramVocabulary:
             _look_up_block,
             _blocks(len(reviews)),
             {"ngrams": self, "reviews": reviews},
-            "looking up the baseline's n-grams",
+            f"looking up the baseline's n-grams of {len(reviews):,} reviews",
         )
         indices = np.concatenate([columns for columns, _ in found] or [np.zeros(0, np.int64)])
         per_review = np.concatenate([counts for _, counts in found] or [np.zeros(0, np.int64)])
@@ -224,7 +224,8 @@ def fit_candidates(
         key=lambda key: (-key[1], -key[0]),
     )
     tasks = [(longest, c, classes, labels, seed) for longest, c in keys]
-    models = forked.side_by_side(_fit_one, tasks, {"inputs": inputs}, "fitting the baseline")
+    work = f"fitting the baseline's {len(tasks)} candidates on {len(labels):,} reviews"
+    models = forked.side_by_side(_fit_one, tasks, {"inputs": inputs}, work)
     return dict(zip(keys, models, strict=True))
 
 
