@@ -168,7 +168,8 @@ def test_the_baselines_fits_side_by_side_are_the_serial_fits_bit_for_bit(monkeyp
     assert not forked.SHARED  # nothing left behind in the parent
 
     monkeypatch.setattr(baseline, "_fit_one", die_as_killed)
-    died = r"a process fitting the baseline's 6 candidates on [\d,]+ reviews died"
+    candidates = len(baseline.LONGEST_NGRAMS) * len(baseline.REGULARISATION)
+    died = rf"a process fitting the baseline's {candidates} candidates on [\d,]+ reviews died"
     with pytest.raises(PipelineError, match=died):
         fitted(2)
     assert not forked.SHARED

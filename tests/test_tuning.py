@@ -286,3 +286,24 @@ def test_a_bad_search_space_stops_the_command_before_any_trial(tmp_path):
         "error: space.yaml: search.learning_rate: empty range: low 0.01 is not below high 0.001"
     ]
     assert not (repo / "metrics/tuning").exists()
+
+
+def test_a_resumed_study_knows_the_overrides_of_experiments_an_earlier_run_queued(tmp_path):
+    """A trial an earlier run left running, its experiment still queued (no worker started): the
+    study waits for it, with the overrides the queue needs to queue it again if it is orphaned."""
+    from sentiment.tuning.study import Study
+
+    repo, _ = make_project(tmp_path / "project", **WEAK_DEFAULT)  # committed: the queue needs it
+    space = parse_space(SPACE, BASE, "space.yaml")
+    study = Study(repo, "resumed", space, BASE, sampler_seed=0)
+    trial = study.study.ask()
+    overrides = {"learning_rate": 0.03, "dropout": 0.1, "units": 8}
+    trial.set_user_attr("experiment", "tune-resumed-lost")
+    trial.set_user_attr("overrides", overrides)
+    earlier = Study(repo, "resumed", space, BASE, sampler_seed=0).queue  # the run that queued it
+    earlier.queue("tune-resumed-lost", overrides)
+
+    resumed = Study(repo, "resumed", space, BASE, sampler_seed=0)
+    assert resumed.queue.overrides == {}
+    assert [t.number for t in resumed._recover()] == [trial.number]  # still queued: waited for
+    assert resumed.queue.overrides == {"tune-resumed-lost": overrides}

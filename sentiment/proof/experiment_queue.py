@@ -8,8 +8,9 @@ processes the workers run. It also keeps the queue alive, so a wait always ends:
 - workers that exited while experiments were still queued are started again;
 - an experiment the queue marks running while no worker and no process of the queue is alive
   is orphaned. A worker can stop just as it takes a task (DVC's idle workers shut themselves
-  down), leaving the task taken and never begun: that experiment is queued again under its name.
-  One that had begun (its worker died while running it) is reported failed.
+  down), leaving the task taken and its run never started: that experiment is queued again under
+  its name, with the overrides it was queued with (`overrides`). One whose run had started (its
+  worker died under it) is reported failed.
 """
 
 from __future__ import annotations
@@ -31,12 +32,12 @@ POLL_S = 2.0
 FINISHED = ("Success", "Failed")
 # Where DVC's queue workers run each experiment (a temporary copy of the repository).
 EXPERIMENT_FOLDERS = ".dvc/tmp/exps"
-# Where the queue's processes leave their pid files (workers in celery/, runs under run/) and
-# where a run's executor writes its info file as it begins (run/<task>/<task>.run).
+# Where the queue's processes leave their pid files: workers in celery/, each experiment's run
+# (`dvc exp exec-run`, started once its worker has set the experiment up) in run/<task>/.
 PID_FILES = ("celery/*.pid", "run/*/*.pid")
-RUN_INFO = "run/{task}*/*.run"
+RUN_PID = "run/{task}*/*.pid"
 # Polls an experiment may stay "Running" with no worker and no process before it is orphaned, and
-# how many times one orphaned before it began is queued again.
+# how many times one orphaned before its run started is queued again.
 ORPHAN_POLLS = 8
 REQUEUES = 2
 # Polls with experiments queued and no worker alive before the workers are started again, and
@@ -81,7 +82,9 @@ class ExperimentQueue:
     def __init__(self, root: Path, env: Mapping[str, str] | None = None):
         self.root, self.env = root, dict(env) if env is not None else None
         self.jobs = 1
-        self.overrides: dict[str, dict[str, object]] = {}  # what this queue queued, by name
+        # Each experiment's overrides by name: those this queue queued, and those a caller waiting
+        # on an earlier run's experiments adds, so an orphan among them can be queued again.
+        self.overrides: dict[str, dict[str, object]] = {}
 
     def dvc(self, *args: str, shown_lines: int = 20) -> str:
         return dvc(*args, cwd=self.root, env=self.env, shown_lines=shown_lines)
@@ -151,17 +154,17 @@ class ExperimentQueue:
             elif "Running" in waited:
                 restarts = 0
             orphan_polls = orphan_polls + 1 if not alive and "Running" in waited else 0
-            orphaned = orphan_polls >= ORPHAN_POLLS
+            orphaned, requeued_now = orphan_polls >= ORPHAN_POLLS, False
             for name in sorted(waiting):
                 status = statuses.get(name, "Failed")
                 if status == "Running" and orphaned:
-                    began = self._began(tasks[name])
-                    self._forget(tasks[name])
-                    if not began and name in self.overrides and requeued.get(name, 0) < REQUEUES:
+                    started_run = self._run_started(tasks[name])
+                    gone = self._forget(tasks[name])
+                    again = gone and not started_run and requeued.get(name, 0) < REQUEUES
+                    if again and name in self.overrides:
                         requeued[name] = requeued.get(name, 0) + 1
                         self.queue(name, self.overrides[name])
-                        self.start(self.jobs)
-                        orphan_polls, status = 0, "Queued"
+                        status, requeued_now = "Queued", True
                         started.pop(name, None)
                     else:
                         status = ORPHANED
@@ -173,6 +176,9 @@ class ExperimentQueue:
                     finished.seconds[name] = round(now - started.get(name, now), 1)
                     if on_finished is not None:
                         on_finished(name, status)
+            if requeued_now:
+                orphan_polls = 0
+                self.start(self.jobs)
             finished.peak_memory_mb = max(finished.peak_memory_mb, memory_mb)
             if waiting:
                 time.sleep(POLL_S)
@@ -197,21 +203,23 @@ class ExperimentQueue:
                 continue
         return False
 
-    def _began(self, task: str) -> bool:
-        """Whether the experiment of this task id had begun: its executor wrote its info file."""
-        return any((self.root / EXPERIMENT_FOLDERS).glob(RUN_INFO.format(task=task)))
+    def _run_started(self, task: str) -> bool:
+        """Whether the run of this task id's experiment had started (its pid file exists)."""
+        return any((self.root / EXPERIMENT_FOLDERS).glob(RUN_PID.format(task=task)))
 
-    def _forget(self, task: str) -> None:
+    def _forget(self, task: str) -> bool:
         """Take an orphaned experiment off the queue by its task id (a name can stand for more
-        than one task), so its name can be queued again. Killing marks it failed; one removal
-        takes the broker's message, the next the failed entry."""
+        than one task), so its name can be queued again; whether `dvc queue status` lists it no
+        more. Killing marks it failed; a task whose setup never ran takes two removals (its stash
+        entry, then the broker's message and its result), one that ran takes one."""
         with contextlib.suppress(PipelineError):  # a task DVC no longer knows
             self.dvc("queue", "kill", task)
         for _ in range(3):
             with contextlib.suppress(PipelineError):
                 self.dvc("queue", "remove", task)
             if task not in self._status()[2].values():
-                return
+                return True
+        return False
 
     def _stage_memory_mb(self) -> float:
         """The largest resident memory of a process running in an experiment's folder, in MB."""

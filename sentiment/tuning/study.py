@@ -123,6 +123,8 @@ class Study:
         for trial in running:
             name = trial.user_attrs.get("experiment", "")
             if statuses.get(name) in ("Queued", "Running", "Success"):
+                if "overrides" in trial.user_attrs:  # queued by a past run: re-queued if orphaned
+                    self.queue.overrides[name] = trial.user_attrs["overrides"]
                 waiting.append(trial)
             else:
                 self.study.tell(trial.number, state=TrialState.FAIL)
@@ -244,7 +246,9 @@ class Study:
             log(f"tune: confirming on seeds {', '.join(map(str, seeds))}: {len(missing)} runs")
             statuses = self.queue.statuses()
             for name, overrides in missing.items():
-                if statuses.get(name) not in ("Queued", "Running"):
+                if statuses.get(name) in ("Queued", "Running"):
+                    self.queue.overrides[name] = overrides  # queued by a past run
+                else:
                     self.queue.queue(name, overrides)
             self.queue.start(jobs)
             with tqdm(total=len(missing), desc="tune: confirmation", unit="run") as bar:
