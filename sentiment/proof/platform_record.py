@@ -15,6 +15,7 @@ import platform
 import re
 import shutil
 import subprocess
+from collections.abc import Mapping
 from importlib import metadata
 from pathlib import Path
 
@@ -51,16 +52,20 @@ DISPATCH_FEATURES = (
     "bf16",
     "i8mm",
 )
-# Environment variables that change which kernels run or how they round.
+# Environment variables that change which kernels run or how they round: these names, and every
+# variable of the libraries that read a family of them (OpenBLAS' core type, cache sizes and
+# threads decide the baseline's and the word vectors' BLAS kernels and their blocking).
 NUMERIC_ENVIRONMENT = (
     "TF_ENABLE_ONEDNN_OPTS",  # 0: TensorFlow's own kernels instead of oneDNN's
-    "ONEDNN_MAX_CPU_ISA",  # caps the instruction set oneDNN dispatches to (e.g. AVX)
-    "ONEDNN_DEFAULT_FPMATH_MODE",  # lets oneDNN compute float32 in bfloat16
     "TF_DETERMINISTIC_OPS",
-    "OMP_NUM_THREADS",
-    "OPENBLAS_CORETYPE",  # NumPy's and scikit-learn's BLAS kernels (the baseline)
-    "OPENBLAS_NUM_THREADS",
     "CUDA_VISIBLE_DEVICES",
+)
+NUMERIC_ENVIRONMENT_PREFIXES = (
+    "ONEDNN_",  # e.g. ONEDNN_MAX_CPU_ISA=AVX caps the instruction set oneDNN dispatches to
+    "DNNL_",  # oneDNN's older spelling of the same settings
+    "OMP_",
+    "OPENBLAS_",  # NumPy's and scikit-learn's BLAS: OPENBLAS_CORETYPE, OPENBLAS_L2_SIZE, ...
+    "MKL_",
 )
 VERSIONED_PACKAGES = ("tensorflow", "keras", "numpy", "scikit-learn")
 CPUINFO = Path("/proc/cpuinfo")
@@ -170,6 +175,15 @@ def onednn_enabled(environment: dict[str, str]) -> bool:
     return platform.machine().lower() in ("x86_64", "amd64") and platform.system() == "Linux"
 
 
+def numeric_environment(environment: Mapping[str, str]) -> dict[str, str]:
+    """The variables of `environment` that change which kernels run or how they round, sorted."""
+    return {
+        name: value
+        for name, value in sorted(environment.items())
+        if name in NUMERIC_ENVIRONMENT or name.startswith(NUMERIC_ENVIRONMENT_PREFIXES)
+    }
+
+
 def describe_platform() -> dict:
     """The record of this machine and its software that decides a run's bits (see module doc).
 
@@ -177,7 +191,7 @@ def describe_platform() -> dict:
     """
     import tensorflow as tf
 
-    environment = {name: os.environ[name] for name in NUMERIC_ENVIRONMENT if name in os.environ}
+    environment = numeric_environment(os.environ)
     libc_name, libc_version = platform.libc_ver()
     return {
         "cpu": describe_cpu(),
