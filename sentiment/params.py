@@ -96,7 +96,10 @@ class Params:
     learning_rate: float = knob(0.001, "the optimiser's step size")
     weight_averaging: float = knob(0.0, "momentum of a moving average of the weights; 0: off")
     batch_size: int = knob(128, "reviews per training step, over all devices together")
-    epochs: int = knob(5, "passes over the training reviews")
+    epochs: int = knob(5, "the most passes over the training reviews")
+    patience: int = knob(
+        0, "epochs without a better validation loss before training stops; 0: all epochs run"
+    )
     ensemble: int = knob(
         1, "models trained with seeds seed, seed + 1, ...; the saved model averages them"
     )
@@ -166,7 +169,8 @@ class TrainingConfig:
     learning_rate: float
     weight_averaging: float
     batch_size: int  # the global batch, split over a strategy's replicas
-    epochs: int
+    epochs: int  # a ceiling when patience is above 0
+    patience: int  # 0: every epoch runs, the last kept; else early stopping, the best kept
     ensemble: int  # members trained one after another, averaged into one model
     distribute: str
 
@@ -234,6 +238,7 @@ _RANGES: dict[str, tuple[float, float | None, str]] = {
     "weight_averaging": (0.0, 1.0, "[)"),
     "batch_size": (1, None, "[]"),
     "epochs": (1, None, "[]"),
+    "patience": (0, None, "[]"),
     "ensemble": (1, None, "[]"),
     "decision_threshold": (0.0, 1.0, "()"),
 }

@@ -70,6 +70,7 @@ def fit_and_save(
     from sentiment.classifier.model.inference import predict_probabilities, validation_accuracy
     from sentiment.classifier.model.saving import load_trained_model, save_model
     from sentiment.classifier.model.scores import save_scores
+    from sentiment.classifier.training.best_epoch import stopping_metrics
     from sentiment.classifier.training.fit import train_model
     from sentiment.classifier.training.word_vectors import VECTORS_FILE, load_word_vectors
     from sentiment.proof.platform_record import describe_platform
@@ -87,7 +88,7 @@ def fit_and_save(
             vocab_size=model_config.vocab_size,
             dimensions=model_config.embedding_dim,
         )
-    model, history = train_model(
+    model, history, stops = train_model(
         train=train,
         validation=validation,
         model_config=model_config,
@@ -96,18 +97,25 @@ def fit_and_save(
         callbacks=[EpochLog(live=live)],
     )
     val_accuracy = history["val_accuracy"][-1]
-    if training_config.ensemble > 1 or training_config.weight_averaging:
-        # Keras validates each epoch's weights as they stand; the model saved is their average
-        # (over steps, over members, or both), and that is the one to compare configurations on.
+    if stops or training_config.ensemble > 1 or training_config.weight_averaging:
+        # Keras validates each epoch's weights as they stand; the model saved is the best
+        # epoch's (early stopping) or an average (over steps, over members, or both), and that
+        # is the one to compare configurations on.
         val_accuracy = validation_accuracy(model, validation)
         live.summary["saved_model"] = {"val_accuracy": val_accuracy}
+    if stops:
+        live.summary["early_stopping"] = stopping_metrics(stops)
     live.end()
     with atomic_output(args.model) as path:  # keeps the .keras suffix Keras insists on
         save_model(model, path)
     write_json(args.platform, describe_platform())
     seconds = time.perf_counter() - started
-    reviews_seen = len(train) * training_config.epochs * training_config.ensemble
-    log(training_summary(reviews_seen, seconds, val_accuracy))
+    epochs_run = (
+        sum(stop.epochs_run for stop in stops)
+        if stops
+        else training_config.epochs * training_config.ensemble
+    )
+    log(training_summary(len(train) * epochs_run, seconds, val_accuracy, stops))
     if args.scores is not None:
         # The file's own scores: the model as saved, loaded back, as anyone who loads it gets it.
         test = load_split(args.data / "test.npz")

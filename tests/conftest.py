@@ -124,7 +124,7 @@ def trained_model(small_data):
 
     splits, vocabulary = small_data
     model_config, training_config = small_configs(len(vocabulary) + 2)
-    model, _ = train_model(
+    model, _, _ = train_model(
         train=splits["train"],
         validation=splits["validation"],
         model_config=model_config,

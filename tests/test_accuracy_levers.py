@@ -155,7 +155,9 @@ def test_adversarial_training_saves_a_plain_model_that_predicts_as_the_trained_o
         len(vocabulary) + 2, embedding_dim=8, units=8, epochs=1, **levers
     )
     run = {"train": splits["train"], "validation": splits["validation"], "verbose": 0}
-    model, history = train_model(model_config=model_config, training_config=training_config, **run)
+    model, history, _ = train_model(
+        model_config=model_config, training_config=training_config, **run
+    )
     names = {layer.__class__.__name__ for layer in model.layers}
     assert "NormalisedEmbedding" not in names and "EmbeddingPerturbation" not in names
     # the same config without the levers builds the same plain architecture
@@ -166,7 +168,7 @@ def test_adversarial_training_saves_a_plain_model_that_predicts_as_the_trained_o
     probabilities = predict_probabilities(model, splits["validation"].token_ids)
     accuracy = ((probabilities >= 0.5) == splits["validation"].labels).mean()
     assert accuracy == pytest.approx(history["val_accuracy"][-1], abs=1e-6)
-    again, _ = train_model(model_config=model_config, training_config=training_config, **run)
+    again, _, _ = train_model(model_config=model_config, training_config=training_config, **run)
     for a, b in zip(model.get_weights(), again.get_weights(), strict=True):
         assert np.array_equal(a, b)  # seeded: the same weights
 
@@ -181,7 +183,9 @@ def test_an_ensemble_averages_members_trained_with_successive_seeds(small_data, 
     small = {"embedding_dim": 8, "units": 8, "epochs": 1, "adversarial": 1.0}
     model_config, training_config = small_configs(len(vocabulary) + 2, ensemble=2, **small)
     run = {"train": splits["train"], "validation": splits["validation"], "verbose": 0}
-    model, history = train_model(model_config=model_config, training_config=training_config, **run)
+    model, history, _ = train_model(
+        model_config=model_config, training_config=training_config, **run
+    )
     assert len(history["val_accuracy"]) == 2  # one epoch of each member, in turn
     member_configs = [
         small_configs(len(vocabulary) + 2, seed=seed, **small)[1] for seed in (42, 43)
@@ -319,7 +323,7 @@ def test_word2vec_initialisation_starts_the_embedding_from_the_vectors(small_dat
     with pytest.raises(PipelineError, match="needs the word_vectors stage"):
         train_model(model_config=model_config, training_config=training_config, **run)
     tiny_steps = training_config.__class__(**(vars(training_config) | {"learning_rate": 1e-9}))
-    model, _ = train_model(
+    model, _, _ = train_model(
         model_config=model_config, training_config=tiny_steps, word_vectors=vectors, **run
     )
     assert np.allclose(model.get_layer(EMBEDDING).get_weights()[0], vectors, atol=1e-4)

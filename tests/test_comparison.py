@@ -218,3 +218,22 @@ def test_a_noise_record_of_another_configuration_claims_no_band(repo):
     assert "other params (score)), so no change is told from seed noise here" in text
     assert "within the limit (0.50 points: MAX_ACCURACY_DROP" in text
     assert "±" not in result.stdout  # no band printed
+
+
+def test_the_noise_table_compares_the_saved_models_validation_accuracy():
+    from sentiment.proof.comparison import noise_table
+
+    train = "metrics/train/metrics.json"
+    spread = {"std": 0.004, "values": [0.87, 0.88]}
+    noise = {"seeds": [1, 2], "metrics": {train: {"eval.accuracy": spread}}}
+    # The base saved its last epoch (no saved_model block); the change stops early and saved
+    # its best epoch, whose accuracy is not the last epoch's.
+    changes = {
+        train: {
+            "eval.accuracy": {"old": 0.8800, "new": 0.8500},
+            "saved_model.val_accuracy": {"old": None, "new": 0.8900},
+        }
+    }
+    table = noise_table(changes, noise, "main")
+    (row,) = [line for line in table.splitlines() if "validation accuracy" in line]
+    assert row.startswith("| validation accuracy (saved model) | 0.8800 | 0.8900 | +1.00 points")

@@ -83,7 +83,7 @@ splits, vocabulary = prepare_splits(
 results = {}
 for distribute in ("mirrored", "none"):
     model_config, training_config = small_configs(len(vocabulary) + 2, distribute=distribute)
-    model, history = train_model(
+    model, history, _ = train_model(
         train=splits["train"], validation=splits["validation"], model_config=model_config,
         training_config=training_config, verbose=0,
     )

@@ -161,7 +161,7 @@ def test_training_with_the_default_params_runs_the_fused_kernel(small_data):
 
     splits, vocabulary = small_data
     params = Params().replace(epochs=1)  # the default model and training, shortened
-    model, _ = train_model(
+    model, _, _ = train_model(
         train=splits["train"],
         validation=splits["validation"],
         model_config=ModelConfig.from_params(params, vocab_size=len(vocabulary) + 2),

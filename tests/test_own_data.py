@@ -384,7 +384,7 @@ def _train(graded_splits, **overrides):
     import dataclasses
 
     model_config = dataclasses.replace(model_config, classes=3)
-    model, history = train_model(
+    model, history, _ = train_model(
         train=splits["train"],
         validation=splits["validation"],
         model_config=model_config,

@@ -40,6 +40,8 @@ def test_committed_params_file_holds_every_key_with_the_tutorial_defaults():
     [
         ({"merge_mode": "avg"}, "merge_mode 'avg' is not one of sum, mul, concat, ave, none"),
         ({"epochs": -1}, "epochs must be at least 1, got -1"),
+        ({"patience": -1}, "patience must be at least 0, got -1"),
+        ({"patience": 2.5}, "patience must be a whole number, got 2.5"),
         ({"units": "ten"}, "units must be a whole number, got 'ten'"),
         ({"units": True}, "units must be a whole number, got True"),
         ({"bidirectional": "yes"}, "bidirectional must be true or false"),

@@ -281,3 +281,31 @@ def test_the_records_the_proof_reads_are_the_files_dvc_yaml_writes():
     assert set(top_level) <= paths("outs")  # each is a stage's output
     assert records.PLATFORM_FILE in paths("outs")
     assert (PROJECT_ROOT / records.NOISE_FILE).is_file()  # measured and committed, no stage's
+
+
+def test_another_platform_may_stop_an_epoch_earlier_or_later():
+    from sentiment.proof.reproduction import Verdict, compare_metrics
+
+    train = "metrics/train/metrics.json"
+    same = {"mean": 3.0, "std": 0.0, "values": [3, 3, 3, 3]}  # every seed kept epoch 3
+    noise = {"metrics": {train: {"early_stopping.best_epoch": same, "step": same}}}
+
+    def check(best_epoch: int, step: int) -> Verdict:
+        changes = {
+            train: {
+                "early_stopping.best_epoch": {"old": 3, "new": best_epoch},
+                "step": {"old": 3, "new": step},
+            }
+        }
+        verdict = Verdict(same_platform=False)
+        compare_metrics(changes, {train}, noise, verdict)
+        return verdict
+
+    assert check(4, 2).failures == []
+    assert len(check(4, 2).within_tolerance) == 2
+    failures = check(5, 3).failures
+    assert failures == [f"{train}: early_stopping.best_epoch 3 -> 5, beyond the tolerance 1"]
+    # on the same platform, or in a file that does not train, an epoch count must be equal
+    verdict = Verdict(same_platform=True)
+    compare_metrics({train: {"step": {"old": 3, "new": 4}}}, set(), None, verdict)
+    assert verdict.failures == [f"{train}: step 3 -> 4 (must be equal)"]

@@ -307,3 +307,14 @@ def test_a_resumed_study_knows_the_overrides_of_experiments_an_earlier_run_queue
     assert resumed.queue.overrides == {}
     assert [t.number for t in resumed._recover()] == [trial.number]  # still queued: waited for
     assert resumed.queue.overrides == {"tune-resumed-lost": overrides}
+
+
+def test_a_trial_is_scored_on_its_saved_models_validation_accuracy():
+    from sentiment.tuning.study import objective
+
+    train = "metrics/train/metrics.json"
+    last_epoch = {"metrics": {train: {"eval.accuracy": 0.85}}}
+    assert objective(last_epoch) == 0.85  # the saved model is the last epoch's
+    best_epoch = {"metrics": {train: {"eval.accuracy": 0.85, "saved_model.val_accuracy": 0.88}}}
+    assert objective(best_epoch) == 0.88
+    assert objective({"metrics": {}}) is None

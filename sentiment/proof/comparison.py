@@ -27,7 +27,7 @@ import yaml
 from sentiment.errors import CheckFailed, PipelineError
 from sentiment.files import write_text
 from sentiment.proof.data_changes import data_section
-from sentiment.proof.records import HEADLINE_METRICS, NOISE_FILE, TEST_METRICS
+from sentiment.proof.records import HEADLINE_METRICS, NOISE_FILE, TEST_METRICS, lookup
 from sentiment.proof.reproduction import params_measured_differently
 from sentiment.tools import dvc, dvc_json, git_has, git_show
 
@@ -111,10 +111,12 @@ def noise_table(
         "|---|---|---|---|---|---|",
     ]
     for (path, name), label in HEADLINE_METRICS.items():
-        change, spread = changes.get(path, {}).get(name), noise["metrics"].get(path, {}).get(name)
-        if not change or change.get("old") is None or change.get("new") is None or not spread:
+        entries = changes.get(path, {})
+        old = lookup({metric: entry.get("old") for metric, entry in entries.items()}, name)
+        new = lookup({metric: entry.get("new") for metric, entry in entries.items()}, name)
+        spread = lookup(noise["metrics"].get(path, {}), name)
+        if old is None or new is None or not spread:
             continue
-        old, new = change["old"], change["new"]
         band = noise_band(spread["std"])
         rows.append(
             f"| {label} | {old:.4f} | {new:.4f} | {_points(new - old, name)} | "

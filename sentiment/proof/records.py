@@ -20,13 +20,30 @@ PLATFORM_FILE = "metrics/platform.json"
 # The run-to-run spread of the metrics for the committed configuration (`sentiment measure-noise`).
 NOISE_FILE = "metrics/noise.json"
 
+# The validation accuracy of the model the train stage saved, which configurations are compared
+# and tuned on. Where the saved model is not the last epoch's weights as Keras validated them
+# (early stopping keeps the best epoch, weight averaging and ensembles average), the stage scores
+# it and writes this metric; where it is, the stage writes none and the last epoch's
+# `eval.accuracy` is the saved model's (STANDS_IN_FOR).
+SAVED_VALIDATION_ACCURACY = "saved_model.val_accuracy"
+# A metric a run may lack -> the metric that then holds its value.
+STANDS_IN_FOR = {SAVED_VALIDATION_ACCURACY: "eval.accuracy"}
+
 # The metrics a pull request is judged on first: (metrics file, metric) -> what it is.
 HEADLINE_METRICS = {
     (TEST_METRICS, "accuracy"): "test accuracy",
     (TEST_METRICS, "roc_auc"): "test ROC AUC",
     (TEST_METRICS, "log_loss"): "test log loss",
-    (TRAIN_METRICS, "eval.accuracy"): "validation accuracy",
+    (TRAIN_METRICS, SAVED_VALIDATION_ACCURACY): "validation accuracy (saved model)",
 }
+
+
+def lookup(flat: dict, name: str):
+    """A metric of one run's flattened metrics file, or what stands in for it; None if neither."""
+    value = flat.get(name)
+    if value is None and name in STANDS_IN_FOR:
+        value = flat.get(STANDS_IN_FOR[name])
+    return value
 
 
 def flatten(metrics: dict, prefix: str = "") -> dict[str, float]:

@@ -43,6 +43,7 @@ from sentiment.proof.records import (
     PLATFORM_FILE,
     TEST_METRICS,
     flatten,
+    lookup,
 )
 from sentiment.tools import dvc, git
 
@@ -209,7 +210,7 @@ def describe(record: dict) -> str:
     """A few lines for the terminal: the headline metrics' spread and the emulated differences."""
     lines = [f"noise over {len(record['seeds'])} seeds ({record['minutes']} min):"]
     for path, name in HEADLINE_METRICS:
-        stats = record["metrics"].get(path, {}).get(name)
+        stats = lookup(record["metrics"].get(path, {}), name)
         if stats:
             lines.append(
                 f"  {path} {name}: mean {stats['mean']:.5f}, std {stats['std']:.5f}, "

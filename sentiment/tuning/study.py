@@ -6,7 +6,8 @@ Usage:
 
 Each trial draws params from the search space (a seeded TPE sampler), runs the whole pipeline as
 `dvc exp run --queue -S ...` (so it shows in `dvc exp show` and its outputs are cached), and is
-scored on its validation accuracy only (metrics/train/metrics.json eval.accuracy): the test
+scored on its saved model's validation accuracy only (metrics/train/metrics.json
+saved_model.val_accuracy, or eval.accuracy where the saved model is the last epoch's): the test
 split is never read to choose. The study lives in metrics/tuning/NAME/study.db (Optuna's SQLite
 storage, git-ignored): run the same command again and it resumes where it stopped, re-running no
 finished trial; --trials is the study's total. --jobs N runs N trials at a time on N queue
@@ -41,7 +42,13 @@ from sentiment.files import write_json, write_text
 from sentiment.params import params_from_mapping, read_params_mapping
 from sentiment.proof.experiment_queue import ExperimentQueue, metric
 from sentiment.proof.platform_record import describe_cpu
-from sentiment.proof.records import BASELINE_METRICS, TEST_METRICS, TRAIN_METRICS
+from sentiment.proof.records import (
+    BASELINE_METRICS,
+    SAVED_VALIDATION_ACCURACY,
+    TEST_METRICS,
+    TRAIN_METRICS,
+    lookup,
+)
 from sentiment.tools import git
 from sentiment.tuning import report
 from sentiment.tuning.overlay import overlay_text
@@ -49,9 +56,16 @@ from sentiment.tuning.space import SearchSpace, load_space
 
 SPACE_FILE = Path("search_space.yaml")
 STUDIES = Path("metrics/tuning")
-OBJECTIVE = (TRAIN_METRICS, "eval.accuracy")
+# What a trial is scored on: its saved model's validation accuracy (records.py).
+OBJECTIVE = (TRAIN_METRICS, SAVED_VALIDATION_ACCURACY)
 SIGNIFICANCE = 0.05  # one-sided Welch t-test: the winner's mean above the default's
 FAILURES_IN_A_ROW = 3  # then the study stops: something is wrong beyond one configuration
+
+
+def objective(result: dict) -> float | None:
+    """A finished experiment's objective (its saved model's validation accuracy), None if none."""
+    value = lookup(result.get("metrics", {}).get(OBJECTIVE[0], {}), OBJECTIVE[1])
+    return float(value) if value is not None else None
 
 
 class Study:
@@ -182,7 +196,7 @@ class Study:
                 self._note_memory(finished.peak_memory_mb)
                 results = self.queue.results()
                 for name, trial in by_name.items():
-                    value = metric(results.get(name, {}), *OBJECTIVE)
+                    value = objective(results.get(name, {}))
                     _note(trial, "seconds", finished.seconds.get(name))
                     if finished.status.get(name) == "Success" and value is not None:
                         self.study.tell(trial.number, value)
@@ -239,9 +253,7 @@ class Study:
                 name = f"{self.experiment(trial.number)}-seed{seed}"
                 runs[name] = trial.user_attrs["overrides"] | {"seed": seed}
         results = self.queue.results()
-        missing = {
-            name: o for name, o in runs.items() if metric(results.get(name, {}), *OBJECTIVE) is None
-        }
+        missing = {name: o for name, o in runs.items() if objective(results.get(name, {})) is None}
         if missing:
             log(f"tune: confirming on seeds {', '.join(map(str, seeds))}: {len(missing)} runs")
             statuses = self.queue.statuses()
@@ -303,7 +315,7 @@ class Study:
     def _values(self, results: dict, names: list[str]) -> list[float]:
         values = []
         for name in names:
-            value = metric(results.get(name, {}), *OBJECTIVE)
+            value = objective(results.get(name, {}))
             if value is None:
                 raise PipelineError(
                     f"the confirmation run {name} has no validation accuracy: "
@@ -339,7 +351,8 @@ class Study:
             "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
             "commit": self.study.user_attrs["commit"],
             "cpu": describe_cpu().get("model", "unknown"),
-            "objective": f"{OBJECTIVE[0]} {OBJECTIVE[1]} (validation accuracy)",
+            "objective": f"{OBJECTIVE[0]} {OBJECTIVE[1]} (validation accuracy of the saved "
+            "model; eval.accuracy where it is the last epoch's)",
             "space": {
                 "fixed": self.space.fixed,
                 "search": {d.key: d.describe() for d in self.space.dimensions},

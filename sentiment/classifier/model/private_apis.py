@@ -31,6 +31,7 @@ _PRIVATE_APIS = (
     ("tensorflow.raw_ops", "BlockLSTMGradV2"),
     ("tensorflow.python.framework.convert_to_constants", "convert_variables_to_constants_v2"),
     ("tensorflow.tsl.profiler.protobuf.xplane_pb2", "XSpace"),
+    ("keras.src.optimizers.base_optimizer", "BaseOptimizer._get_variable_index"),
 )
 
 
@@ -181,6 +182,31 @@ def multi_worker_fit(model: keras.Model, sample_batch) -> Iterator[None]:
     finally:
         trainer.reduce_per_replica = keras_reduce
         del model._maybe_symbolic_build  # the instance's no-op: Keras' method shows again
+
+
+# --- The optimizer's moving average of the weights (weight_averaging) ---------------------------
+# Keras' optimizers keep the average of each trainable variable (use_ema) in the private list
+# `_model_variables_moving_average`, indexed by `_get_variable_index`, and write it into the
+# variables only at the end of fit. The best-epoch callback scores and keeps each epoch's average;
+# if these move, weight_averaging training fails at its first epoch's end (tests/test_training.py).
+
+
+def averaged_values(optimizer: keras.optimizers.Optimizer, variables) -> list:
+    """The optimizer's moving average of each of `variables` (trainable ones it updates), or
+    the variable itself where it keeps none (non-trainable weights)."""
+    averages = getattr(optimizer, "_model_variables_moving_average", None) or []
+    if not averages:
+        return list(variables)
+    found = []
+    for variable in variables:
+        average = None
+        if variable.trainable:
+            try:
+                average = averages[optimizer._get_variable_index(variable)]
+            except KeyError:  # a variable the optimizer does not update
+                average = None
+        found.append(variable if average is None else average)
+    return found
 
 
 # --- TensorFlow's profiler trace (`sentiment benchmark steps`) ---------------------------------

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 from collections.abc import Sequence
+from typing import NamedTuple
 
 import keras
 import numpy as np
@@ -21,6 +22,7 @@ from sentiment.classifier.model.network import (
 )
 from sentiment.classifier.model.private_apis import multi_worker_fit
 from sentiment.classifier.training.adversarial import AdversarialTrainer, word_frequencies
+from sentiment.classifier.training.best_epoch import BestEpoch, Outcome
 from sentiment.classifier.training.distribution import strategy_scope
 from sentiment.classifier.training.objectives import accuracy_metric, loss_for
 from sentiment.console import log
@@ -32,6 +34,15 @@ OPTIMIZERS = {
     "rmsprop": keras.optimizers.RMSprop,
     "sgd": keras.optimizers.SGD,
 }
+
+
+class Trained(NamedTuple):
+    """A fit's result: the model to save, its per-epoch history, and, with early stopping
+    (patience above 0), how each fit ended (one Outcome per ensemble member; empty without)."""
+
+    model: keras.Model
+    history: dict[str, list[float]]
+    stops: tuple[Outcome, ...] = ()
 
 
 def make_deterministic(seed: int) -> None:
@@ -49,8 +60,12 @@ def train_model(
     callbacks: Sequence[keras.callbacks.Callback] = (),
     verbose: int | str = "auto",
     word_vectors: np.ndarray | None = None,
-) -> tuple[keras.Model, dict[str, list[float]]]:
+) -> Trained:
     """Build, compile and fit the model; returns it with its per-epoch history.
+
+    training_config.epochs is the number of epochs, or with training_config.patience above 0
+    their ceiling: training then stops once the validation loss has not improved for that many
+    epochs, and the model returned has the best epoch's weights (training/best_epoch.py).
 
     word_vectors, a (vocab_size, embedding_dim) table, starts the embedding when
     model_config.embedding_init is word2vec (and must then be given).
@@ -60,7 +75,7 @@ def train_model(
 
     training_config.ensemble > 1 trains that many members one after another, member i seeded
     with seed + i (the same word vectors for all), and returns the model that averages them;
-    the history then runs through the members' epochs in turn.
+    the history then runs through the members' epochs in turn, and each member stops on its own.
     """
     if training_config.ensemble > 1:
         return _train_ensemble(
@@ -83,6 +98,15 @@ def train_model(
     validation_batches = batch_dataset(
         validation, batch_size=batch_size, seed=None, by_length=by_length
     )
+    best_epoch = None
+    if training_config.patience:
+        # First, so that the callbacks after it read the logs it has set (weight averaging).
+        best_epoch = BestEpoch(
+            patience=training_config.patience,
+            ceiling=training_config.epochs,
+            averaged_validation=validation_batches if training_config.weight_averaging else None,
+        )
+        callbacks = [best_epoch, *callbacks]
     fit_scope = contextlib.nullcontext()
     if training_config.distribute == "multi_worker":
         fit_scope = multi_worker_fit(model, next(iter(validation_batches)))
@@ -99,26 +123,28 @@ def train_model(
         )
     if isinstance(model, AdversarialTrainer):
         model = fold_for_inference(model.classifier, model_config)
-    return model, history.history
+    stops = (best_epoch.outcome(),) if best_epoch is not None else ()
+    return Trained(model, history.history, stops)
 
 
 def _train_ensemble(
     *, train: Split, validation: Split, training_config: TrainingConfig, **arguments
-) -> tuple[keras.Model, dict[str, list[float]]]:
-    members, history = [], {}
+) -> Trained:
+    members, history, stops = [], {}, []
     count = training_config.ensemble
     for index in range(count):
         log(f"train: ensemble member {index + 1} of {count}, seed {training_config.seed + index}")
         member_config = dataclasses.replace(
             training_config, seed=training_config.seed + index, ensemble=1
         )
-        member, member_history = train_model(
+        member = train_model(
             train=train, validation=validation, training_config=member_config, **arguments
         )
-        members.append(member)
-        for key, values in member_history.items():
+        members.append(member.model)
+        stops.extend(member.stops)
+        for key, values in member.history.items():
             history.setdefault(key, []).extend(values)
-    return average_models(members), history
+    return Trained(average_models(members), history, tuple(stops))
 
 
 def _start_embedding(
