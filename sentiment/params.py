@@ -47,7 +47,7 @@ def knob(default: T, meaning: str) -> T:
 
 @dataclass(frozen=True)
 class Params:
-    """Every knob of the pipeline; the defaults are the tutorial's configuration."""
+    """Every knob of the pipeline; defaults: the tutorial's model, trained with early stopping."""
 
     seed: int = knob(42, "seeds the validation split, the weights' initialisation and batch order")
     # download
@@ -82,7 +82,7 @@ class Params:
     mask_padding: bool = knob(True, "skip padding steps (exact, and lets batches be cut short)")
     pooling: str = knob("last", "the last output (the tutorial's), or max / mean over all steps")
     dropout: float = knob(
-        0.0, "share of embedding channels and pooled features dropped in training"
+        0.3, "share of embedding channels and pooled features dropped in training"
     )
     word_dropout: float = knob(0.0, "share of a review's words hidden (as unknown) in training")
     adversarial: float = knob(
@@ -96,9 +96,9 @@ class Params:
     learning_rate: float = knob(0.001, "the optimiser's step size")
     weight_averaging: float = knob(0.0, "momentum of a moving average of the weights; 0: off")
     batch_size: int = knob(128, "reviews per training step, over all devices together")
-    epochs: int = knob(5, "the most passes over the training reviews")
+    epochs: int = knob(50, "the most passes over the training reviews")
     patience: int = knob(
-        0, "epochs without a better validation loss before training stops; 0: all epochs run"
+        3, "epochs without a better validation loss before training stops; 0: all epochs run"
     )
     ensemble: int = knob(
         1, "models trained with seeds seed, seed + 1, ...; the saved model averages them"

@@ -37,6 +37,8 @@ SMALL_PARAMS = {
     "learning_rate": 0.01,
     "batch_size": 16,
     "epochs": 8,
+    "patience": 0,  # a fixed 8 epochs, the tutorial's training (tests/test_early_stopping.py: on)
+    "dropout": 0.0,
 }
 MAX_LENGTH = 100  # the exported fixture's max_length
 

@@ -17,7 +17,7 @@ from sentiment.params import (
 from tests.conftest import PROJECT_ROOT
 
 
-def test_committed_params_file_holds_every_key_with_the_tutorial_defaults():
+def test_committed_params_file_holds_every_key_with_the_tutorial_model_and_early_stopping():
     raw = yaml.safe_load((PROJECT_ROOT / "params.yaml").read_text())
     assert set(raw) == {field.name for field in dataclasses.fields(Params)}
     assert load_params(PROJECT_ROOT / "params.yaml") == Params()
@@ -27,12 +27,8 @@ def test_committed_params_file_holds_every_key_with_the_tutorial_defaults():
         15,
         10,
     )
-    assert (Params.merge_mode, Params.batch_size, Params.epochs, Params.validation_split) == (
-        "sum",
-        128,
-        5,
-        0.2,
-    )
+    assert (Params.merge_mode, Params.batch_size, Params.validation_split) == ("sum", 128, 0.2)
+    assert (Params.epochs, Params.patience, Params.dropout) == (50, 3, 0.3)
 
 
 @pytest.mark.parametrize(

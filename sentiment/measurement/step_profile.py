@@ -268,7 +268,8 @@ def run(args: argparse.Namespace) -> None:
     cores = os.cpu_count() or 1
     best_rate = max(recurrent_rate, square_rate) * 1e9 * cores
     recurrent_matrix_s = recurrent_flops / args.steps / best_rate
-    # The whole run: every epoch's batches, each step's time in proportion to its time steps.
+    # The whole run: every epoch's batches, each step's time in proportion to its time steps
+    # (with early stopping, `epochs` is the ceiling: an upper bound on the run).
     epochs = params.epochs * params.ensemble
     projected_s = profile["wall_s"] / sum(profiled) * sum(epoch) * epochs
     least_s = per_time_step * sum(epoch) * epochs / best_rate
