@@ -108,14 +108,8 @@ def test_a_patience_below_one_is_not_early_stopping():
 
 
 def test_patience_zero_runs_every_epoch_and_keeps_the_last(small_data):
-    splits, (model_config, training_config) = tiny(small_data, epochs=3, patience=0)
-    model, history, stops = train_model(
-        train=splits["train"],
-        validation=splits["validation"],
-        model_config=model_config,
-        training_config=training_config,
-        verbose=0,
-    )
+    splits, _ = small_data
+    model, history, stops = fit(splits, epochs=3, patience=0)
     assert stops == () and len(history["val_loss"]) == 3
     assert validation_accuracy(model, splits["validation"]) == pytest.approx(
         history["val_accuracy"][-1], abs=1e-6
@@ -136,10 +130,13 @@ def vocab_size(splits) -> int:
     return int(max(split.token_ids.max() for split in splits.values())) + 1
 
 
-def fit(splits, **overrides):
+def fit(splits, classes: int | None = None, **overrides):
+    """train_model on the splits, with SMALL_PARAMS, a smaller network and these overrides."""
     model_config, training_config = small_configs(
         vocab_size(splits), **({"embedding_dim": 8, "units": 8} | overrides)
     )
+    if classes is not None:
+        model_config = dataclasses.replace(model_config, classes=classes)
     return train_model(
         train=splits["train"],
         validation=splits["validation"],
@@ -187,17 +184,7 @@ def test_several_labels_stop_and_keep_the_best_epoch(small_data):
     labels = validation.labels.astype(np.int64).copy()
     labels[::3] = 2
     splits = splits | {"validation": dataclasses.replace(validation, labels=labels)}
-    model_config, training_config = small_configs(
-        vocab_size(splits), embedding_dim=8, units=8, epochs=6, patience=1
-    )
-    model_config = dataclasses.replace(model_config, classes=3)
-    model, history, (stop,) = train_model(
-        train=splits["train"],
-        validation=splits["validation"],
-        model_config=model_config,
-        training_config=training_config,
-        verbose=0,
-    )
+    model, history, (stop,) = fit(splits, classes=3, epochs=6, patience=1)
     assert model.output_shape[-1] == 3
     assert stop.best_epoch == 1 + int(np.argmin(history["val_loss"]))
     assert validation_accuracy(model, splits["validation"]) == pytest.approx(
