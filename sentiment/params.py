@@ -32,6 +32,8 @@ EMBEDDING_INITS = ("random", "word2vec")
 OPTIMIZERS = ("adam", "rmsprop", "sgd")
 # tf.distribute strategies (sentiment/distribution.py); batch_size is the global batch in all
 DISTRIBUTIONS = ("none", "mirrored", "multi_worker")
+# What the export serves: the network, or the NBSVM baseline's n-gram model (the baseline stage's)
+SHIPPED = ("network", "baseline")
 
 T = TypeVar("T")
 
@@ -107,6 +109,7 @@ class Params:
     # evaluate / export
     decision_threshold: float = knob(0.5, "probability at or above which a review is positive")
     export_tflite: bool = knob(False, "also export a TensorFlow Lite model over token ids")
+    ship: str = knob("network", "what the export serves: network, or baseline (its n-gram model)")
 
     def replace(self, **changes: Any) -> Params:
         """These params with some values changed, each checked as a params.yaml value is."""
@@ -218,6 +221,7 @@ _CHOICES: dict[str, tuple[str, ...]] = {
     "embedding_init": EMBEDDING_INITS,
     "optimizer": OPTIMIZERS,
     "distribute": DISTRIBUTIONS,
+    "ship": SHIPPED,
 }
 # (lowest, highest or None, which bounds are allowed: "[]" both, "()" neither, "[)" the lowest)
 _RANGES: dict[str, tuple[float, float | None, str]] = {
@@ -342,6 +346,11 @@ def _check_combination(params: Params) -> None:
         )
     if params.ensemble > 1:
         _check_one_device(params, "an ensemble trains its members", "ensemble: 1")
+    if params.export_tflite and params.ship != "network":
+        raise ParamsError(
+            f"export_tflite is the network's (token ids in) and ship is {params.ship!r}, which "
+            "reads raw text: set export_tflite: false or ship: network"
+        )
 
 
 def _check_one_device(params: Params, what: str, switch_off: str) -> None:

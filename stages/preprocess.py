@@ -9,6 +9,7 @@ from sentiment.classifier.data.reviews import VALIDATION, read_labels, read_spli
 from sentiment.classifier.data.splits import (
     LABELS_FILE,
     VOCABULARY_FILE,
+    save_fit_words,
     save_labels,
     save_split,
     save_vocabulary,
@@ -47,6 +48,7 @@ def main() -> None:
     with atomic_output(args.words, directory=True) as output:
         for name in PARTS:
             save_words(words[name], output / f"{name}.npz")
+        save_fit_words(spelled, output)
     with atomic_output(args.output, directory=True) as output:
         for name, split in splits.items():
             save_split(split, output / f"{name}.npz")

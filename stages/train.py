@@ -22,6 +22,12 @@ def main() -> None:
         "--scores", type=Path, required=True, help="where to save the test split's probabilities"
     )
     parser.add_argument(
+        "--validation-scores",
+        type=Path,
+        required=True,
+        help="where to save the validation split's probabilities",
+    )
+    parser.add_argument(
         "--word-vectors", type=Path, required=True, help="word_vectors' output folder"
     )
     parser.add_argument("--live", type=Path, required=True, help="DVCLive folder (it is emptied)")
@@ -50,6 +56,7 @@ def main() -> None:
             folder = Path(scratch.enter_context(tempfile.TemporaryDirectory(prefix="train-")))
             args.model, args.live = folder / "model.keras", folder / "live"
             args.platform, args.scores = folder / "platform.json", None
+            args.validation_scores = None
             log("train: a worker of the cluster, not its chief: its copy will be discarded")
         fit_and_save(args, model_config, training_config)
 
@@ -117,10 +124,12 @@ def fit_and_save(
     )
     log(training_summary(len(train) * epochs_run, seconds, val_accuracy, stops))
     if args.scores is not None:
-        # The file's own scores: the model as saved, loaded back, as anyone who loads it gets it.
+        # The file's own scores: the model as saved, loaded back, as anyone who loads it gets it;
+        # the validation split's too, for choosing what ships beside the baseline.
         test = load_split(args.data / "test.npz")
         saved = load_trained_model(args.model)
         save_scores(args.scores, predict_probabilities(saved, test.token_ids))
+        save_scores(args.validation_scores, predict_probabilities(saved, validation.token_ids))
 
 
 if __name__ == "__main__":

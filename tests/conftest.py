@@ -166,13 +166,16 @@ def exported(small_data, trained_model, tmp_path_factory):
             "splits": {"train": {"fingerprint": "f" * 64}},
         },
         vocabulary_words=len(vocabulary),
-        test_metrics={
-            "accuracy": 0.9,
-            "roc_auc": 0.95,
-            "log_loss": 0.3,
-            "reviews": 10,
-            "report": {"positive": {"f1-score": 0.9}},
-        },
+        test_metrics=export.network_card_metrics(
+            {
+                "accuracy": 0.9,
+                "roc_auc": 0.95,
+                "log_loss": 0.3,
+                "reviews": 10,
+                "report": {"positive": {"f1-score": 0.9}},
+            },
+            ["negative", "positive"],
+        ),
         tflite=True,
     )
     (folder / export.MODEL_CARD).write_text(json.dumps(card))

@@ -9,7 +9,7 @@ import pytest
 from sentiment.classifier.data.preprocessing import number_words
 from sentiment.classifier.data.reviews import VALIDATION
 from sentiment.classifier.data.synthetic import make_synthetic
-from sentiment.classifier.evaluation.baseline import fit_and_score_baseline
+from sentiment.classifier.evaluation.baseline import fit_baseline_on_texts
 from sentiment.classifier.evaluation.metrics import (
     confident_mistakes,
     confusion_rows,
@@ -69,7 +69,7 @@ def test_baseline_beats_chance_on_synthetic_reviews():
     # Negation and late turns are built to defeat a bag of words (the BiLSTM gets >90% here),
     # so the baseline sits well above chance but far from perfect: 1,000 test reviews make
     # 0.6 about six standard errors above 0.5.
-    metrics = fit_and_score_baseline(make_synthetic(1000), validation_split=0.2, seed=1)
+    metrics = fit_baseline_on_texts(make_synthetic(1000), validation_split=0.2, seed=1).metrics
     assert metrics["accuracy"] > 0.6 and metrics["roc_auc"] > 0.65
 
 
@@ -77,7 +77,7 @@ def test_the_baselines_ngrams_are_scikit_learns_binary_counts_in_another_column_
     from sklearn.feature_extraction.text import CountVectorizer
 
     from sentiment.classifier.data.text import tokenize
-    from sentiment.classifier.evaluation.baseline import MIN_REVIEWS, NgramVocabulary
+    from sentiment.classifier.model.ngrams import MIN_REVIEWS, NgramVocabulary
 
     reviews = make_synthetic(300)
     fit = [text for text, _ in reviews["train"]]
@@ -125,16 +125,16 @@ def test_the_baseline_chooses_on_validation_and_never_reads_the_test_labels():
     from sentiment.classifier.evaluation.baseline import LONGEST_NGRAMS, REGULARISATION
 
     reviews = make_synthetic(400)
-    chosen = fit_and_score_baseline(reviews, validation_split=0.2, seed=1)
+    chosen = fit_baseline_on_texts(reviews, validation_split=0.2, seed=1).metrics
     assert chosen["longest_ngram"] in LONGEST_NGRAMS
     assert chosen["regularisation"] in REGULARISATION
     assert chosen["features"] > 0 and 0.5 < chosen["validation_accuracy"] <= 1.0
     flipped = dict(reviews, test=[(text, 1 - label) for text, label in reviews["test"]])
-    again = fit_and_score_baseline(flipped, validation_split=0.2, seed=1)
+    again = fit_baseline_on_texts(flipped, validation_split=0.2, seed=1).metrics
     same_choice = ("longest_ngram", "regularisation", "features", "validation_accuracy")
     assert {key: again[key] for key in same_choice} == {key: chosen[key] for key in same_choice}
     assert again["accuracy"] == pytest.approx(1 - chosen["accuracy"])  # the same predictions
-    assert fit_and_score_baseline(reviews, validation_split=0.2, seed=1) == chosen  # exact
+    assert fit_baseline_on_texts(reviews, validation_split=0.2, seed=1).metrics == chosen  # exact
 
 
 def test_the_baselines_fits_side_by_side_are_the_serial_fits_bit_for_bit(monkeypatch):
@@ -177,7 +177,7 @@ def test_the_baselines_fits_side_by_side_are_the_serial_fits_bit_for_bit(monkeyp
 
 def test_the_baselines_ngrams_counted_side_by_side_are_the_serial_ones(monkeypatch):
     from sentiment import forked
-    from sentiment.classifier.evaluation import baseline
+    from sentiment.classifier.model import ngrams as baseline
 
     words, spelling = number_words(make_synthetic(600), validation_split=0.2, seed=0)
     monkeypatch.setattr(baseline, "LOOKUP_ROWS", 37)  # many blocks, the last one short

@@ -29,6 +29,7 @@ def test_committed_params_file_holds_every_key_with_the_tutorial_model_and_early
     )
     assert (Params.merge_mode, Params.batch_size, Params.validation_split) == ("sum", 128, 0.2)
     assert (Params.epochs, Params.patience, Params.dropout) == (50, 3, 0.3)
+    assert Params.ship == "network"
 
 
 @pytest.mark.parametrize(
@@ -50,6 +51,11 @@ def test_committed_params_file_holds_every_key_with_the_tutorial_model_and_early
         (
             {"bidirectional": False, "backward_cell": "gru"},
             "backward_cell 'gru' needs bidirectional",
+        ),
+        ({"ship": "svm"}, "ship 'svm' is not one of network, baseline"),
+        (
+            {"ship": "baseline", "export_tflite": True},
+            "export_tflite is the network's (token ids in) and ship is 'baseline'",
         ),
     ],
 )

@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 
@@ -127,6 +128,7 @@ def test_repro_then_merge_mode_experiment_then_metrics_diff(project):
     assert (repo / "metrics/figures/roc.svg").read_text().startswith("<svg")
     plots = json.loads(dvc(run, "plots", "show", "--json"))["data"]
     assert {"Loss per epoch", "ROC curve (test)", "Confusion matrix (test)"} <= set(plots)
+    _check_both_models_probabilities(repo)
 
     assert "Data and pipelines are up to date" in dvc(run, "repro")
     run("git", "add", "-A")
@@ -189,6 +191,64 @@ def test_with_weight_averaging_the_train_stage_reports_the_saved_models_accuracy
     saved = _saved_models_validation_accuracy(repo)
     assert live["saved_model"]["val_accuracy"] == saved
     assert f"val_accuracy {saved:.4f}" in output  # the stage's summary line quotes it
+
+
+@pytest.mark.slow
+def test_shipping_the_baseline_exports_it_and_predict_serves_it(tmp_path):
+    repo, run = make_project(tmp_path / "project", ship="baseline")
+    output = dvc(run, "repro", "export")
+    assert "export: models/export, the baseline's n-gram model (parity with" in output
+    card = json.loads((repo / "models/export/model_card.json").read_text())
+    baseline = json.loads((repo / "metrics/baseline.json").read_text())
+    assert card["shipped"] == "baseline" and card["model"].startswith("NBSVM baseline")
+    assert card["test_metrics"]["accuracy"] == baseline["accuracy"]
+    assert card["test_metrics"]["log_loss"] == baseline["log_loss"]
+    assert "tflite" not in card["serving"]
+    from sentiment.classifier.model.ngrams import NgramModel
+
+    texts = ["a wonderful, moving film", "dull and far too long", ""]
+    expected = NgramModel.load(repo / "models/baseline").probabilities_of_texts(texts)
+    (tmp_path / "reviews.txt").write_text("\n".join(texts[:2]) + "\n", encoding="utf-8")
+    for model in ("models/export", "models/export/model.keras"):
+        printed = run(
+            sys.executable,
+            "-m",
+            "sentiment",
+            "predict",
+            "--model",
+            model,
+            "--file",
+            str(tmp_path / "reviews.txt"),
+        )
+        lines = [json.loads(line) for line in printed.splitlines() if line.startswith("{")]
+        served = [line["probability"] for line in lines]
+        np.testing.assert_allclose(served, expected[:2], atol=1e-5)
+
+
+def _check_both_models_probabilities(repo: Path) -> None:
+    """train's validation probabilities are the saved network's; the baseline's saved model reads
+    the raw test texts into the probabilities its stage saved, and validation's into the ones its
+    choice was made on."""
+    from sentiment.classifier.data.reviews import read_splits
+    from sentiment.classifier.data.splits import load_split
+    from sentiment.classifier.model.ngrams import NgramModel
+
+    validation = load_split(repo / "data/processed/validation.npz")
+    network = np.load(repo / "models/validation_scores.npy")
+    live = json.loads((repo / "metrics/train/metrics.json").read_text())
+    assert network.shape == (len(validation),) and network.dtype == np.float32
+    accuracy = np.mean((network >= 0.5) == validation.labels)
+    assert accuracy == pytest.approx(live["eval"]["accuracy"], abs=1e-6)
+
+    baseline = NgramModel.load(repo / "models/baseline")
+    test_texts = [text for text, _ in read_splits(repo / "data/raw")["test"]]
+    saved = np.load(repo / "models/baseline/test_scores.npy")
+    assert np.abs(baseline.probabilities_of_texts(test_texts) - saved).max() < 1e-6
+    metrics = json.loads((repo / "metrics/baseline.json").read_text())
+    chosen_on = np.load(repo / "models/baseline/validation_scores.npy")
+    accuracy = np.mean((chosen_on >= 0.5) == validation.labels)
+    assert accuracy == pytest.approx(metrics["validation_accuracy"], abs=1e-6)
+    assert 0 < metrics["log_loss"] < 0.7
 
 
 def _saved_models_validation_accuracy(repo: Path) -> float:

@@ -36,6 +36,12 @@ BYTE_STABLE = (
     "data/words/test.npz",
     "models/model.keras",
     "models/test_scores.npy",
+    "models/validation_scores.npy",
+    "data/words/words.txt",
+    "models/baseline/words.txt",
+    "models/baseline/model.npz",
+    "models/baseline/validation_scores.npy",
+    "models/baseline/test_scores.npy",
     "models/export/model.keras",
 )
 

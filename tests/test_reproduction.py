@@ -6,6 +6,7 @@ makes oneDNN dispatch to other kernels, and the platform record says so.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import math
@@ -104,6 +105,27 @@ def test_the_training_stages_and_everything_they_feed_depend_on_the_platform():
     lock = yaml.safe_load((PROJECT_ROOT / "dvc.lock").read_text())
     expected = {"word_vectors", "train", "evaluate", "figures", "export"}
     assert platform_dependent_stages(lock) == expected
+
+
+def test_the_baselines_last_bits_are_compared_on_its_platform_only():
+    from sentiment.proof.reproduction import LAST_BITS_FOLLOW_THE_CPU, lock_differences
+
+    committed = yaml.safe_load((PROJECT_ROOT / "dvc.lock").read_text())
+    assert set(LAST_BITS_FOLLOW_THE_CPU) <= {
+        out["path"] for out in committed["stages"]["baseline"]["outs"]
+    }
+    run = copy.deepcopy(committed)
+    for out in run["stages"]["baseline"]["outs"]:
+        if out["path"] in LAST_BITS_FOLLOW_THE_CPU:
+            out["md5"] = "0" * 32 + ".dir"
+    assert lock_differences(committed, run, same_platform=False) == {}
+    changed = {"changed outs": sorted(LAST_BITS_FOLLOW_THE_CPU)}
+    assert lock_differences(committed, run, same_platform=True) == {"baseline": [changed]}
+    # the metrics it writes stay exact everywhere
+    for out in run["stages"]["baseline"]["outs"]:
+        if out["path"] == "metrics/baseline.json":
+            out["md5"] = "1" * 32
+    assert "baseline" in lock_differences(committed, run, same_platform=False)
 
 
 def native_env() -> dict[str, str]:

@@ -16,6 +16,7 @@ from sentiment.files import ZIP_TIME
 
 VOCABULARY_FILE = "vocabulary.txt"
 LABELS_FILE = "labels.txt"  # the label names in their order: line i names label i
+FIT_WORDS_FILE = "words.txt"  # beside the splits' words: the fit reviews' words, word n on line n
 _ARRAYS = ("token_ids", "labels", "lengths")
 _WORDS_ARRAYS = ("numbers", "offsets", "labels", "distinct")
 
@@ -85,7 +86,7 @@ def check_stratifiable(
             )
 
 
-def _save_arrays(data: Split | Words, names: tuple[str, ...], path: Path) -> None:
+def save_arrays(data: object, names: tuple[str, ...], path: Path) -> None:
     """Write the named arrays as an .npz that numpy reads with allow_pickle=False (the same bytes
     for the same arrays: fixed member dates, no compression)."""
     with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED) as archive:
@@ -95,36 +96,58 @@ def _save_arrays(data: Split | Words, names: tuple[str, ...], path: Path) -> Non
                 np.lib.format.write_array(member, getattr(data, name), allow_pickle=False)
 
 
-def _load_arrays(path: Path, names: tuple[str, ...], what: str) -> list[np.ndarray]:
+def load_arrays(
+    path: Path, names: tuple[str, ...], what: str, fix: str = "run `dvc repro preprocess`"
+) -> list[np.ndarray]:
+    """The named arrays of an .npz `save_arrays` wrote; a missing or unreadable file is one line
+    that says `what` it should be and the `fix`."""
     if not path.exists():
-        raise PipelineError(f"{path} is missing: run `dvc repro preprocess` first")
+        raise PipelineError(f"{path} is missing: {fix}")
     try:
         with np.load(path, allow_pickle=False) as arrays:
             return [arrays[name] for name in names]
     except (OSError, ValueError, KeyError, zipfile.BadZipFile) as error:
-        raise PipelineError(
-            f"{path} is not {what} ({error.__class__.__name__}): run `dvc repro preprocess`"
-        ) from None
+        raise PipelineError(f"{path} is not {what} ({error.__class__.__name__}): {fix}") from None
 
 
 def save_split(split: Split, path: Path) -> None:
     """Write a split as an .npz that numpy reads with allow_pickle=False."""
-    _save_arrays(split, _ARRAYS, path)
+    save_arrays(split, _ARRAYS, path)
 
 
 def load_split(path: Path) -> Split:
     """Read a split written by `save_split`."""
-    return Split(*_load_arrays(path, _ARRAYS, "a preprocessed split"))
+    return Split(*load_arrays(path, _ARRAYS, "a preprocessed split"))
 
 
 def save_words(words: Words, path: Path) -> None:
     """Write a split's words as an .npz that numpy reads with allow_pickle=False."""
-    _save_arrays(words, _WORDS_ARRAYS, path)
+    save_arrays(words, _WORDS_ARRAYS, path)
 
 
 def load_words(path: Path) -> Words:
     """Read a split's words written by `save_words`."""
-    return Words(*_load_arrays(path, _WORDS_ARRAYS, "a split's words from preprocess"))
+    return Words(*load_arrays(path, _WORDS_ARRAYS, "a split's words from preprocess"))
+
+
+def save_fit_words(words: list[str], folder: Path) -> None:
+    """The fit reviews' words (`number_words`' spelling), beside the splits' words: word n on
+    line n."""
+    (folder / FIT_WORDS_FILE).write_text("".join(f"{word}\n" for word in words), encoding="utf-8")
+
+
+def load_fit_words(folder: Path, distinct: int) -> list[str]:
+    """The words `save_fit_words` wrote, checked to be the `distinct` words the splits number."""
+    path = folder / FIT_WORDS_FILE
+    if not path.is_file():
+        raise PipelineError(f"{path} is missing: run `dvc repro preprocess`")
+    words = path.read_text(encoding="utf-8").splitlines()
+    if len(words) != distinct:
+        raise PipelineError(
+            f"{path} holds {len(words):,} words where the splits number {distinct:,}: "
+            "run `dvc repro preprocess`"
+        )
+    return words
 
 
 def save_vocabulary(vocabulary: list[str], path: Path) -> None:

@@ -1,5 +1,5 @@
-"""The trained model's probabilities for the test split, on disk: scored once, where the model is
-trained, and read by every stage that needs them (evaluate's metrics, export's parity checks).
+"""A model's probabilities for a split, on disk: scored once, where the model is trained, and read
+by every stage that needs them (evaluate's metrics, export's parity checks).
 
 No TensorFlow here: evaluate reads the scores without starting it.
 """
@@ -21,21 +21,21 @@ def save_scores(path: Path, probabilities: np.ndarray) -> None:
         np.save(file, np.asarray(probabilities, dtype=np.float32), allow_pickle=False)
 
 
-def load_scores(path: Path, *, reviews: int, labels: int) -> np.ndarray:
+def load_scores(path: Path, *, reviews: int, labels: int, stage: str = "train") -> np.ndarray:
     """The probabilities save_scores wrote, checked to be one row per test review and the
-    shape `labels` labels give: (n,) for two, (n, labels) for more."""
-    fix = "run `dvc repro train` to make them again"
+    shape `labels` labels give: (n,) for two, (n, labels) for more. `stage` names the stage
+    that writes them (train: the network's; baseline: the baseline's)."""
+    fix = f"run `dvc repro {stage}` to make them again"
+    what = f"the {stage} stage's test scores"
     if not path.is_file():
-        raise PipelineError(f"{path} is missing: the train stage writes the test scores; {fix}")
+        raise PipelineError(f"{path} is missing: the {stage} stage writes the test scores; {fix}")
     try:
         probabilities = np.load(path, allow_pickle=False)
     except (OSError, ValueError) as error:
-        raise PipelineError(
-            f"{path} is not the train stage's test scores ({error.__class__.__name__}): {fix}"
-        ) from None
+        raise PipelineError(f"{path} is not {what} ({error.__class__.__name__}): {fix}") from None
     if not isinstance(probabilities, np.ndarray):
         probabilities.close()  # an .npz archive
-        raise PipelineError(f"{path} is not the train stage's test scores (an archive): {fix}")
+        raise PipelineError(f"{path} is not {what} (an archive): {fix}")
     expected = (reviews,) if labels == 2 else (reviews, labels)
     if probabilities.shape != expected or probabilities.dtype != np.float32:
         raise PipelineError(

@@ -22,6 +22,7 @@ from sentiment.classifier.data.text import LINE_BREAK_PATTERN, NON_TOKEN_PATTERN
 # Loading an export finds the model's own layers by their registered names: importing registers.
 from sentiment.classifier.model import layers as model_layers  # noqa: F401
 from sentiment.classifier.model.private_apis import freeze_variables
+from sentiment.classifier.serving.ngram_graph import NgramScorer
 from sentiment.errors import PipelineError
 from sentiment.tools import tool_output
 
@@ -153,7 +154,7 @@ def load_exported(path: Path) -> keras.Model:
             f"{path} is not a model exported by this pipeline ({error.__class__.__name__}): "
             "use models/export/model.keras from `dvc repro export`"
         ) from None
-    if not any(isinstance(layer, ReviewVectorizer) for layer in model.layers):
+    if not any(isinstance(layer, (ReviewVectorizer, NgramScorer)) for layer in model.layers):
         raise PipelineError(
             f"{path} is a Keras model without this pipeline's review vectoriser: "
             "use models/export/model.keras from `dvc repro export`"
@@ -207,6 +208,34 @@ def load_serving_signature(folder: Path) -> tuple[Callable[[list[str]], np.ndarr
     return probabilities, card
 
 
+def network_card_metrics(test_metrics: dict, labels: list[str]) -> dict:
+    """The model card's test metrics of the network, from evaluate's metrics/test.json."""
+    f1_of = labels[1] if len(labels) == 2 else "macro avg"
+    return {key: test_metrics[key] for key in ("accuracy", "roc_auc", "log_loss", "reviews")} | {
+        f"f1_{f1_of.replace(' ', '_')}": test_metrics["report"][f1_of.replace(" ", "_")]["f1-score"]
+    }
+
+
+def baseline_card_metrics(metrics: dict, labels: list[str], reviews: int) -> dict:
+    """The model card's test metrics of the baseline, from the baseline stage's metrics: the
+    same keys as the network's (its F1 is the positive label's, or the macro average)."""
+    f1_of = labels[1] if len(labels) == 2 else "macro avg"
+    return {key: metrics[key] for key in ("accuracy", "roc_auc", "log_loss")} | {
+        "reviews": reviews,
+        f"f1_{f1_of.replace(' ', '_')}": metrics["f1"],
+    }
+
+
+def baseline_architecture(metrics: dict) -> str:
+    """The baseline's model in one line, as the model card names it."""
+    return (
+        f"NBSVM baseline: binary n-grams of 1 to {metrics['longest_ngram']} words "
+        f"({metrics['features']:,} kept), naive-Bayes log-count ratios times a logistic "
+        f"regression's coefficients (C = {metrics['regularisation']:g}), one-vs-rest for more "
+        "than two labels"
+    )
+
+
 def model_card(
     *,
     params: dict,
@@ -218,14 +247,15 @@ def model_card(
 ) -> dict:
     """Everything that traces a served model back to the run and the commit that made it.
 
-    architecture: the trained model's layers in one line (`model.network.architecture`);
-    manifest: download's (the dataset, its labels in order, sizes and fingerprints).
+    architecture: the shipped model in one line (`model.network.architecture`, or
+    `baseline_architecture`); manifest: download's (the dataset, its labels in order, sizes and
+    fingerprints); test_metrics: the shipped model's (`network_card_metrics` or
+    `baseline_card_metrics`).
     """
     commit = _git("rev-parse", "HEAD")
     changed = _git("status", "--porcelain", "--untracked-files=no")
     labels = list(manifest["labels"])
     binary = len(labels) == 2
-    f1_of = labels[1] if binary else "macro avg"
     keras_output = "probability of the second label (batch, 1)" if binary else "each label's "
     keras_output += "" if binary else f"probability (batch, {len(labels)})"
     tflite_output = "probability (1, 1)" if binary else f"probabilities (1, {len(labels)})"
@@ -236,15 +266,9 @@ def model_card(
         **({"positive_label": labels[1]} if binary else {}),
         "params": params,
         "data": manifest,
+        "shipped": params.get("ship", "network"),
         "vocabulary_words": vocabulary_words,
-        "test_metrics": {
-            key: test_metrics[key] for key in ("accuracy", "roc_auc", "log_loss", "reviews")
-        }
-        | {
-            f"f1_{f1_of.replace(' ', '_')}": test_metrics["report"][f1_of.replace(" ", "_")][
-                "f1-score"
-            ]
-        },
+        "test_metrics": test_metrics,
         "serving": {
             "saved_model": f"saved_model/, signature {SERVING_SIGNATURE}: reviews (batch of "
             f"strings) -> probabilities (batch, {len(labels)}) float32 in the labels' order, "
