@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from sentiment.classifier.evaluation.blend import (
+from sentiment.classifier.model.blend import (
     COMBINATIONS,
     WEIGHTS,
     blend,
@@ -95,3 +95,67 @@ def test_members_of_different_shapes_or_an_unknown_combination_are_refused():
         blend(network, baseline[:10], 0.5, "log_odds")
     with pytest.raises(ValueError, match="combination 'mean' is not one of log_odds, probability"):
         blend(network, baseline, 0.5, "mean")
+
+
+# The blend in TensorFlow ops, as an export would serve it.
+
+
+@pytest.mark.parametrize("combination", COMBINATIONS)
+@pytest.mark.parametrize("weight", [0.0, 0.35, 1.0])
+@pytest.mark.parametrize("labels", [2, 3])
+def test_the_blend_in_the_graph_gives_the_numpy_blend(combination, weight, labels, tmp_path):
+    import keras
+    import tensorflow as tf
+
+    from sentiment.classifier.serving.blend_graph import Blend
+
+    rng = np.random.default_rng(labels)
+    if labels == 2:
+        network, baseline = (rng.uniform(0, 1, (50, 1)).astype(np.float32) for _ in range(2))
+        network[0, 0], baseline[1, 0] = 0.0, 1.0  # certainty: clipped, never infinite
+    else:
+        network, baseline = (rng.dirichlet(np.ones(labels), 50).astype(np.float32) for _ in "ab")
+    layer = Blend(weight, combination)
+    served = layer([tf.constant(network), tf.constant(baseline)]).numpy()
+    members = (network[:, 0], baseline[:, 0]) if labels == 2 else (network, baseline)
+    expected = blend(*members, weight, combination)
+    assert served.dtype == np.float32 and served.shape == network.shape
+    np.testing.assert_allclose(served[:, 0] if labels == 2 else served, expected, atol=1e-6)
+    # the layer saves and loads with the model
+    first, second = keras.Input((network.shape[1],)), keras.Input((network.shape[1],))
+    model = keras.Model([first, second], Blend(weight, combination, name="blend")([first, second]))
+    model.save(tmp_path / "blend.keras")
+    loaded = keras.saving.load_model(tmp_path / "blend.keras", safe_mode=True)
+    np.testing.assert_array_equal(loaded.predict([network, baseline], verbose=0), served)
+
+
+def test_one_model_on_raw_text_serves_the_blend_of_both_models(tmp_path):
+    import keras
+    import tensorflow as tf
+
+    from sentiment.classifier.data.synthetic import make_synthetic
+    from sentiment.classifier.evaluation.baseline import fit_baseline_on_texts
+    from sentiment.classifier.serving.blend_graph import blend_end_to_end_model
+    from sentiment.classifier.serving.ngram_graph import baseline_end_to_end_model
+
+    reviews = make_synthetic(200)
+    fitted = fit_baseline_on_texts(reviews, validation_split=0.2, seed=1)
+    baseline = baseline_end_to_end_model(fitted.model)
+    # a stand-in network on raw text: the baseline's own probabilities, sharpened
+    reviews_in = keras.Input(shape=(), dtype="string")
+    sharpened = keras.layers.Lambda(lambda p: p**2 / (p**2 + (1 - p) ** 2))(baseline(reviews_in))
+    network = keras.Model(reviews_in, sharpened)
+    served = blend_end_to_end_model(network, baseline, weight=0.3, combination="log_odds")
+    texts = [text for text, _ in reviews["test"][:40]] + ["", "unheard words"]
+    ours = served.predict(tf.constant(texts), verbose=0)[:, 0]
+    members = [model.predict(tf.constant(texts), verbose=0)[:, 0] for model in (network, baseline)]
+    np.testing.assert_allclose(ours, blend(*members, 0.3, "log_odds"), atol=1e-6)
+    # and as a SavedModel, through the export's serving signature
+    from sentiment.classifier.serving import export
+
+    export.write_saved_model(
+        served, tmp_path / "saved_model", decision_threshold=0.5, label_names=["neg", "pos"]
+    )
+    signature = tf.saved_model.load(str(tmp_path / "saved_model")).signatures["serving_default"]
+    probabilities = signature(reviews=tf.constant(texts))["probabilities"].numpy()
+    np.testing.assert_allclose(probabilities[:, 1], ours, atol=1e-6)
