@@ -32,8 +32,9 @@ EMBEDDING_INITS = ("random", "word2vec")
 OPTIMIZERS = ("adam", "rmsprop", "sgd")
 # tf.distribute strategies (sentiment/distribution.py); batch_size is the global batch in all
 DISTRIBUTIONS = ("none", "mirrored", "multi_worker")
-# What the export serves: the network, or the NBSVM baseline's n-gram model (the baseline stage's)
-SHIPPED = ("network", "baseline")
+# What the export serves: the network, the NBSVM baseline's n-gram model (the baseline stage's),
+# or their blend, its weight chosen on the validation split
+SHIPPED = ("network", "baseline", "blend")
 
 T = TypeVar("T")
 
@@ -109,7 +110,9 @@ class Params:
     # evaluate / export
     decision_threshold: float = knob(0.5, "probability at or above which a review is positive")
     export_tflite: bool = knob(False, "also export a TensorFlow Lite model over token ids")
-    ship: str = knob("network", "what the export serves: network, or baseline (its n-gram model)")
+    ship: str = knob(
+        "network", "what the export serves: network, baseline (its n-gram model), or blend"
+    )
 
     def replace(self, **changes: Any) -> Params:
         """These params with some values changed, each checked as a params.yaml value is."""

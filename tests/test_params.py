@@ -52,7 +52,11 @@ def test_committed_params_file_holds_every_key_with_the_tutorial_model_and_early
             {"bidirectional": False, "backward_cell": "gru"},
             "backward_cell 'gru' needs bidirectional",
         ),
-        ({"ship": "svm"}, "ship 'svm' is not one of network, baseline"),
+        ({"ship": "svm"}, "ship 'svm' is not one of network, baseline, blend"),
+        (
+            {"ship": "blend", "export_tflite": True},
+            "export_tflite is the network's (token ids in) and ship is 'blend'",
+        ),
         (
             {"ship": "baseline", "export_tflite": True},
             "export_tflite is the network's (token ids in) and ship is 'baseline'",

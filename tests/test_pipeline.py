@@ -194,21 +194,46 @@ def test_with_weight_averaging_the_train_stage_reports_the_saved_models_accuracy
 
 
 @pytest.mark.slow
-def test_shipping_the_baseline_exports_it_and_predict_serves_it(tmp_path):
-    repo, run = make_project(tmp_path / "project", ship="baseline")
-    output = dvc(run, "repro", "export")
-    assert "export: models/export, the baseline's n-gram model (parity with" in output
-    card = json.loads((repo / "models/export/model_card.json").read_text())
-    baseline = json.loads((repo / "metrics/baseline.json").read_text())
-    assert card["shipped"] == "baseline" and card["model"].startswith("NBSVM baseline")
-    assert card["test_metrics"]["accuracy"] == baseline["accuracy"]
-    assert card["test_metrics"]["log_loss"] == baseline["log_loss"]
-    assert "tflite" not in card["serving"]
+@pytest.mark.parametrize("ship", ["baseline", "blend"])
+def test_shipping_the_baseline_or_the_blend_exports_it_and_predict_serves_it(ship, tmp_path):
+    from sentiment.classifier.data.splits import load_split
+    from sentiment.classifier.model.blend import blend, choose_blend
     from sentiment.classifier.model.ngrams import NgramModel
 
-    texts = ["a wonderful, moving film", "dull and far too long", ""]
-    expected = NgramModel.load(repo / "models/baseline").probabilities_of_texts(texts)
-    (tmp_path / "reviews.txt").write_text("\n".join(texts[:2]) + "\n", encoding="utf-8")
+    repo, run = make_project(tmp_path / "project", ship=ship)
+    output = dvc(run, "repro", "export")
+    what = {"baseline": "the baseline's n-gram model", "blend": "the blend"}[ship]
+    assert f"export: models/export, {what} (parity with" in output
+    card = json.loads((repo / "models/export/model_card.json").read_text())
+    assert card["shipped"] == ship and "tflite" not in card["serving"]
+    baseline = json.loads((repo / "metrics/baseline.json").read_text())
+    texts = ["a wonderful, moving film", "dull and far too long"]
+    baseline_model = NgramModel.load(repo / "models/baseline")
+    expected = baseline_model.probabilities_of_texts(texts)
+    if ship == "baseline":
+        assert card["model"].startswith("NBSVM baseline")
+        assert card["test_metrics"]["accuracy"] == baseline["accuracy"]
+        assert card["test_metrics"]["log_loss"] == baseline["log_loss"]
+    else:
+        # the weight is the one the validation split chooses, and the card scores that blend
+        validation = load_split(repo / "data/processed/validation.npz")
+        network_scores = np.load(repo / "models/validation_scores.npy")
+        baseline_scores = np.load(repo / "models/baseline/validation_scores.npy")
+        choice = choose_blend(network_scores, baseline_scores, validation.labels, "log_odds")
+        assert card["test_metrics"]["blend_weight"] == choice.weight
+        assert card["model"].startswith(f"blend of the network (weight {choice.weight:g})")
+        test = load_split(repo / "data/processed/test.npz")
+        scores = blend(
+            np.load(repo / "models/test_scores.npy"),
+            np.load(repo / "models/baseline/test_scores.npy"),
+            choice.weight,
+            "log_odds",
+        )
+        accuracy = np.mean((scores >= 0.5) == test.labels)
+        assert card["test_metrics"]["accuracy"] == pytest.approx(accuracy, abs=1e-6)
+        expected = None  # the network's share is checked through the export's parity
+    (tmp_path / "reviews.txt").write_text("\n".join(texts) + "\n", encoding="utf-8")
+    served = {}
     for model in ("models/export", "models/export/model.keras"):
         printed = run(
             sys.executable,
@@ -221,8 +246,11 @@ def test_shipping_the_baseline_exports_it_and_predict_serves_it(tmp_path):
             str(tmp_path / "reviews.txt"),
         )
         lines = [json.loads(line) for line in printed.splitlines() if line.startswith("{")]
-        served = [line["probability"] for line in lines]
-        np.testing.assert_allclose(served, expected[:2], atol=1e-5)
+        served[model] = [line["probability"] for line in lines]
+    keras_file = served["models/export/model.keras"]
+    np.testing.assert_allclose(served["models/export"], keras_file, atol=1e-6)
+    if expected is not None:
+        np.testing.assert_allclose(served["models/export"], expected, atol=1e-5)
 
 
 def _check_both_models_probabilities(repo: Path) -> None:

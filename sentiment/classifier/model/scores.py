@@ -21,14 +21,18 @@ def save_scores(path: Path, probabilities: np.ndarray) -> None:
         np.save(file, np.asarray(probabilities, dtype=np.float32), allow_pickle=False)
 
 
-def load_scores(path: Path, *, reviews: int, labels: int, stage: str = "train") -> np.ndarray:
-    """The probabilities save_scores wrote, checked to be one row per test review and the
-    shape `labels` labels give: (n,) for two, (n, labels) for more. `stage` names the stage
+def load_scores(
+    path: Path, *, reviews: int, labels: int, stage: str = "train", split: str = "test"
+) -> np.ndarray:
+    """The probabilities save_scores wrote, checked to be one row per review of the split and
+    the shape `labels` labels give: (n,) for two, (n, labels) for more. `stage` names the stage
     that writes them (train: the network's; baseline: the baseline's)."""
     fix = f"run `dvc repro {stage}` to make them again"
-    what = f"the {stage} stage's test scores"
+    what = f"the {stage} stage's {split} scores"
     if not path.is_file():
-        raise PipelineError(f"{path} is missing: the {stage} stage writes the test scores; {fix}")
+        raise PipelineError(
+            f"{path} is missing: the {stage} stage writes the {split} scores; {fix}"
+        )
     try:
         probabilities = np.load(path, allow_pickle=False)
     except (OSError, ValueError) as error:
@@ -40,6 +44,6 @@ def load_scores(path: Path, *, reviews: int, labels: int, stage: str = "train") 
     if probabilities.shape != expected or probabilities.dtype != np.float32:
         raise PipelineError(
             f"{path} holds {probabilities.dtype} scores of shape {probabilities.shape}, where the "
-            f"test split needs float32 of shape {expected}: {fix}"
+            f"{split} split needs float32 of shape {expected}: {fix}"
         )
     return probabilities

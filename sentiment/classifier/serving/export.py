@@ -22,6 +22,7 @@ from sentiment.classifier.data.text import LINE_BREAK_PATTERN, NON_TOKEN_PATTERN
 # Loading an export finds the model's own layers by their registered names: importing registers.
 from sentiment.classifier.model import layers as model_layers  # noqa: F401
 from sentiment.classifier.model.private_apis import freeze_variables
+from sentiment.classifier.serving.blend_graph import Blend
 from sentiment.classifier.serving.ngram_graph import NgramScorer
 from sentiment.errors import PipelineError
 from sentiment.tools import tool_output
@@ -154,7 +155,8 @@ def load_exported(path: Path) -> keras.Model:
             f"{path} is not a model exported by this pipeline ({error.__class__.__name__}): "
             "use models/export/model.keras from `dvc repro export`"
         ) from None
-    if not any(isinstance(layer, (ReviewVectorizer, NgramScorer)) for layer in model.layers):
+    ours = (ReviewVectorizer, NgramScorer, Blend)
+    if not any(isinstance(layer, ours) for layer in model.layers):
         raise PipelineError(
             f"{path} is a Keras model without this pipeline's review vectoriser: "
             "use models/export/model.keras from `dvc repro export`"
