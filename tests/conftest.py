@@ -180,3 +180,24 @@ def exported(small_data, trained_model, tmp_path_factory):
     )
     (folder / export.MODEL_CARD).write_text(json.dumps(card))
     return model, folder
+
+
+def serve_in_fresh_process(saved_model: Path, texts: list[str]) -> dict:
+    """A SavedModel's serving_default on texts, run in a fresh Python where any import of this
+    package fails: {"probabilities": [[...]], "label": [...]}."""
+    script = (
+        "import json, sys\n"
+        "sys.modules['sentiment'] = None  # any import of the package now fails\n"
+        "import tensorflow as tf\n"
+        "serve = tf.saved_model.load(sys.argv[1]).signatures['serving_default']\n"
+        "out = serve(reviews=tf.constant(json.loads(sys.argv[2])))\n"
+        "print(json.dumps({'probabilities': out['probabilities'].numpy().tolist(),\n"
+        "                  'label': out['label'].numpy().astype(str).tolist()}))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script, str(saved_model), json.dumps(texts)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return json.loads(result.stdout.strip().splitlines()[-1])

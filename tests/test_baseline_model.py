@@ -12,6 +12,7 @@ from sentiment.classifier.data.synthetic import make_synthetic, make_synthetic_g
 from sentiment.classifier.evaluation.baseline import fit_baseline_on_texts
 from sentiment.classifier.model.ngrams import NgramModel
 from sentiment.errors import PipelineError
+from tests.conftest import serve_in_fresh_process
 
 # Beside the test reviews: words no fit review has, an empty text, one without a word, and a
 # review far longer than any max_length (every word of it is read).
@@ -126,10 +127,6 @@ def test_the_baseline_in_the_graph_gives_the_python_baselines_probabilities(fitt
 
 
 def test_the_baselines_saved_model_serves_where_the_package_cannot_be_imported(fitted, tmp_path):
-    import json
-    import subprocess
-    import sys
-
     from sentiment.classifier.serving import export
     from sentiment.classifier.serving.ngram_graph import baseline_end_to_end_model
 
@@ -143,22 +140,7 @@ def test_the_baselines_saved_model_serves_where_the_package_cannot_be_imported(f
         label_names=names,
     )
     texts = [text for text, _ in reviews["test"][:20]] + ODD_TEXTS
-    script = (
-        "import json, sys\n"
-        "sys.modules['sentiment'] = None  # any import of the package now fails\n"
-        "import tensorflow as tf\n"
-        "serve = tf.saved_model.load(sys.argv[1]).signatures['serving_default']\n"
-        "out = serve(reviews=tf.constant(json.loads(sys.argv[2])))\n"
-        "print(json.dumps({'probabilities': out['probabilities'].numpy().tolist(),\n"
-        "                  'label': out['label'].numpy().astype(str).tolist()}))\n"
-    )
-    result = subprocess.run(
-        [sys.executable, "-c", script, tmp_path / "saved_model", json.dumps(texts)],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    served = json.loads(result.stdout.strip().splitlines()[-1])
+    served = serve_in_fresh_process(tmp_path / "saved_model", texts)
     expected = baseline.model.probabilities_of_texts(texts)
     if labels == 2:
         expected = np.column_stack([1 - expected, expected])

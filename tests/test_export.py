@@ -16,7 +16,7 @@ import tensorflow as tf
 from sentiment.classifier.model.inference import predict_probabilities
 from sentiment.classifier.serving import export
 from sentiment.errors import PipelineError
-from tests.conftest import MAX_LENGTH, vectorize_texts
+from tests.conftest import MAX_LENGTH, serve_in_fresh_process, vectorize_texts
 
 HARD_REVIEWS = [
     "A WONDERFUL film.<br /><br />The cast was superb!",
@@ -86,20 +86,7 @@ def test_parity_check_refuses_a_served_form_that_disagrees():
 
 def test_saved_model_serves_raw_strings_in_a_fresh_process(exported, small_data, trained_model):
     _, folder = exported
-    script = (
-        "import json, sys, tensorflow as tf\n"
-        "serve = tf.saved_model.load(sys.argv[1]).signatures['serving_default']\n"
-        "out = serve(reviews=tf.constant(json.loads(sys.argv[2])))\n"
-        "text = lambda v: v.numpy().astype(str) if v.dtype == tf.string else v.numpy()\n"
-        "print(json.dumps({k: text(v).tolist() for k, v in out.items()}))\n"
-    )
-    result = subprocess.run(
-        [sys.executable, "-c", script, folder / "saved_model", json.dumps(HARD_REVIEWS)],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    served = json.loads(result.stdout.strip().splitlines()[-1])
+    served = serve_in_fresh_process(folder / "saved_model", HARD_REVIEWS)
     expected = python_side(small_data, trained_model, HARD_REVIEWS)
     np.testing.assert_allclose(np.array(served["probabilities"])[:, 1], expected, atol=1e-5)
     np.testing.assert_allclose(np.array(served["probabilities"]).sum(axis=1), 1.0, atol=1e-6)

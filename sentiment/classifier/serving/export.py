@@ -17,13 +17,13 @@ import numpy as np
 import tensorflow as tf
 from keras import layers
 
-from sentiment.classifier.data.text import LINE_BREAK_PATTERN, NON_TOKEN_PATTERN, PAD_ID
+from sentiment.classifier.data.text import PAD_ID
 
 # Loading an export finds the model's own layers by their registered names: importing registers.
 from sentiment.classifier.model import layers as model_layers  # noqa: F401
 from sentiment.classifier.model.private_apis import freeze_variables
 from sentiment.classifier.serving.blend_graph import Blend
-from sentiment.classifier.serving.ngram_graph import NgramScorer
+from sentiment.classifier.serving.ngram_graph import NgramScorer, tokens_of
 from sentiment.errors import PipelineError
 from sentiment.tools import tool_output
 
@@ -53,10 +53,7 @@ class ReviewVectorizer(layers.Layer):
         self.built = True  # the lookup table is filled from the vocabulary at construction
 
     def call(self, reviews):
-        text = tf.strings.regex_replace(reviews, LINE_BREAK_PATTERN, " ")
-        text = tf.strings.lower(text)  # ASCII only, like data.text
-        text = tf.strings.regex_replace(text, NON_TOKEN_PATTERN, " ")
-        tokens = tf.strings.split(text)  # ragged (batch, words)
+        tokens = tokens_of(reviews)  # ragged (batch, words)
         ids = tokens.with_flat_values(tf.cast(self.lookup(tokens.flat_values), tf.int32))
         ids = ids[:, -self.max_length :] if self.truncating == "pre" else ids[:, : self.max_length]
         padded = ids.to_tensor(default_value=PAD_ID, shape=[None, self.max_length])

@@ -28,7 +28,8 @@ def spelled_ngrams(model: NgramModel) -> list[str]:
 
 
 def tokens_of(reviews: tf.Tensor) -> tf.RaggedTensor:
-    """Review strings (batch,) -> their tokens (batch, words), as `data.text.tokenize` gives."""
+    """Review strings (batch,) -> their tokens (batch, words), as `data.text.tokenize` gives:
+    the one tokeniser of every served model (the network's vectoriser and the n-gram model)."""
     text = tf.strings.regex_replace(reviews, LINE_BREAK_PATTERN, " ")
     text = tf.strings.lower(text)  # ASCII only, like data.text
     text = tf.strings.regex_replace(text, NON_TOKEN_PATTERN, " ")
