@@ -111,7 +111,7 @@ class Params:
     decision_threshold: float = knob(0.5, "probability at or above which a review is positive")
     export_tflite: bool = knob(False, "also export a TensorFlow Lite model over token ids")
     ship: str = knob(
-        "network", "what the export serves: network, baseline (its n-gram model), or blend"
+        "blend", "what the export serves: blend (of the two below), network or baseline"
     )
 
     def replace(self, **changes: Any) -> Params:

@@ -29,7 +29,7 @@ def test_committed_params_file_holds_every_key_with_the_tutorial_model_and_early
     )
     assert (Params.merge_mode, Params.batch_size, Params.validation_split) == ("sum", 128, 0.2)
     assert (Params.epochs, Params.patience, Params.dropout) == (50, 3, 0.3)
-    assert Params.ship == "network"
+    assert Params.ship == "blend"
 
 
 @pytest.mark.parametrize(
