@@ -208,7 +208,7 @@ STAGE_PARAMS: dict[str, tuple[str, ...]] = {
     "train": config_knobs(TrainingConfig) + config_knobs(ModelConfig),
     # the baseline reads the splits preprocess carved; its own draws follow the seed
     "baseline": ("seed",),
-    "evaluate": ("decision_threshold",),
+    "evaluate": ("decision_threshold", "ship"),  # ship: which model the report says ships
     "figures": (),  # draws what evaluate and train wrote; no knob of its own
     # export writes every param into the model card, so it reads them all
     "export": tuple(item.name for item in dataclasses.fields(Params)),
