@@ -1,4 +1,5 @@
-"""Stage evaluate: test metrics, curves, confident mistakes and a report beside the baseline."""
+"""Stage evaluate: test metrics, curves, confident mistakes, and a report of the network, the
+baseline and their blend (its weight chosen on the validation split), saying which one ships."""
 
 import argparse
 import json
@@ -9,12 +10,14 @@ from sentiment.classifier.data.reviews import dataset_name, read_manifest, test_
 from sentiment.classifier.data.splits import load_labels, load_split
 from sentiment.classifier.evaluation import metrics as evaluation
 from sentiment.classifier.evaluation.report import markdown_report
+from sentiment.classifier.evaluation.shipped import compare_models
 from sentiment.classifier.model.scores import load_scores
 from sentiment.console import log, run_main
 from sentiment.files import write_json, write_text
 from sentiment.params import check_for_labels, load_params, stage_params
 
 MISTAKES_SHOWN = 20
+BASELINE_SCORES = {"validation": "validation_scores.npy", "test": "test_scores.npy"}
 
 
 def main() -> None:
@@ -24,11 +27,34 @@ def main() -> None:
     parser.add_argument(
         "--scores", type=Path, required=True, help="train's probabilities for the test split"
     )
+    parser.add_argument(
+        "--validation-scores",
+        type=Path,
+        required=True,
+        help="train's probabilities for the validation split",
+    )
     parser.add_argument("--baseline", type=Path, required=True, help="the baseline's metrics")
+    parser.add_argument(
+        "--baseline-model",
+        type=Path,
+        required=True,
+        help="the baseline stage's model folder (its validation and test probabilities)",
+    )
     parser.add_argument(
         "--statistics", type=Path, required=True, help="preprocess's data statistics (JSON)"
     )
-    parser.add_argument("--metrics", type=Path, required=True, help="where to write test metrics")
+    parser.add_argument(
+        "--metrics", type=Path, required=True, help="where to write the network's test metrics"
+    )
+    parser.add_argument(
+        "--shipped",
+        type=Path,
+        required=True,
+        help="where to write the shipped model's metrics (which model, test and validation)",
+    )
+    parser.add_argument(
+        "--blend", type=Path, required=True, help="where to write the blend's weight and metrics"
+    )
     parser.add_argument("--plots", type=Path, required=True, help="folder for the plot data")
     parser.add_argument("--report", type=Path, required=True, help="where to write the report")
     parser.add_argument(
@@ -41,12 +67,38 @@ def main() -> None:
     check_for_labels(load_params(args.params), len(label_names))
 
     test = load_split(args.data / "test.npz")
+    validation = load_split(args.data / "validation.npz")
     probabilities = load_scores(args.scores, reviews=len(test), labels=len(label_names))
+    network_validation = load_scores(
+        args.validation_scores, reviews=len(validation), labels=len(label_names), split="validation"
+    )
+    baseline_scores = [
+        load_scores(
+            args.baseline_model / BASELINE_SCORES[split],
+            reviews=len(reviews),
+            labels=len(label_names),
+            stage="baseline",
+            split=split,
+        )
+        for split, reviews in (("validation", validation), ("test", test))
+    ]
     labels = test.labels.astype(int)
-    metrics = evaluation.score_predictions(labels, probabilities, **params, label_names=label_names)
+    threshold = {"decision_threshold": params["decision_threshold"]}
+    metrics = evaluation.score_predictions(
+        labels, probabilities, **threshold, label_names=label_names
+    )
+    comparison = compare_models(
+        (network_validation, probabilities),
+        tuple(baseline_scores),
+        validation.labels,
+        labels,
+        ship=params["ship"],
+        **threshold,
+        label_names=label_names,
+    )
     texts = test_texts(args.reviews, len(labels))
     mistakes = evaluation.confident_mistakes(
-        texts, labels, probabilities, count=MISTAKES_SHOWN, **params, label_names=label_names
+        texts, labels, probabilities, count=MISTAKES_SHOWN, **threshold, label_names=label_names
     )
     predicted = evaluation.predicted_labels(probabilities, params["decision_threshold"])
     baseline = json.loads(args.baseline.read_text())
@@ -55,6 +107,8 @@ def main() -> None:
 
     args.plots.mkdir(parents=True, exist_ok=True)
     write_json(args.metrics, metrics)
+    write_json(args.shipped, comparison.shipped_metrics())
+    write_json(args.blend, comparison.blend_metrics())
     write_json(args.plots / "roc.json", evaluation.roc_points(labels, probabilities), indent=None)
     write_json(
         args.plots / "precision_recall.json",
@@ -72,6 +126,7 @@ def main() -> None:
             metrics,
             baseline,
             mistakes,
+            comparison=comparison,
             figures_folder=figures_folder,
             dataset=dataset_name(manifest["dataset"]),
             manifest=manifest,
@@ -79,9 +134,12 @@ def main() -> None:
             train_test_overlap=statistics.get("train_test_overlap", 0),
         ),
     )
+    accuracy = {name: model.test["accuracy"] for name, model in comparison.models.items()}
     log(
-        f"evaluate: test accuracy {metrics['accuracy']:.4f} (baseline {baseline['accuracy']:.4f}), "
-        f"ROC AUC {metrics['roc_auc']:.4f}"
+        f"evaluate: ships the {params['ship']}, test accuracy {accuracy[params['ship']]:.4f} "
+        f"(network {accuracy['network']:.4f}, ROC AUC {metrics['roc_auc']:.4f}; baseline "
+        f"{accuracy['baseline']:.4f}; blend {accuracy['blend']:.4f}, the network's weight "
+        f"{comparison.choice.weight:g})"
     )
 
 

@@ -1,8 +1,9 @@
 """Stage export: the shipped model on raw text (.keras, SavedModel), a model card, and optionally
 TensorFlow Lite; each served form is checked against the model as trained.
 
-What ships is the `ship` param's: the network behind its vectoriser, or the baseline's n-gram
-model in TensorFlow ops."""
+What ships is the `ship` param's: the network behind its vectoriser, the baseline's n-gram model
+in TensorFlow ops, or both on the same text blended with the weight evaluate chose on the
+validation split (metrics/blend.json)."""
 
 import argparse
 import json
@@ -26,10 +27,6 @@ from sentiment.params import stage_params
 PARITY_REVIEWS = 512  # test reviews on which raw-text serving must match training-time inputs
 TFLITE_PARITY_REVIEWS = 100  # TFLite runs one review at a time: fewer, still every length
 BASELINE_TEST_SCORES = "test_scores.npy"  # in the baseline stage's model folder
-BASELINE_VALIDATION_SCORES = "validation_scores.npy"
-# Measured on IMDB, customer reviews and SST-5: log-odds blends at least as well as averaging
-# probabilities on validation (docs/serving.md).
-BLEND_COMBINATION = "log_odds"
 
 
 class Shipped(NamedTuple):
@@ -52,13 +49,13 @@ def main() -> None:
     parser.add_argument(
         "--scores", type=Path, required=True, help="train's probabilities for the test split"
     )
+    parser.add_argument("--metrics", type=Path, required=True, help="evaluate's test metrics")
     parser.add_argument(
-        "--validation-scores",
+        "--blend",
         type=Path,
         required=True,
-        help="train's probabilities for the validation split (the blend's weight is chosen on)",
+        help="evaluate's blend metrics: the weight chosen on the validation split, test metrics",
     )
-    parser.add_argument("--metrics", type=Path, required=True, help="evaluate's test metrics")
     parser.add_argument(
         "--baseline", type=Path, required=True, help="the baseline stage's model folder"
     )
@@ -167,49 +164,35 @@ def baseline_form(args: argparse.Namespace, reviews: int, labels: list) -> Shipp
         baseline_end_to_end_model(baseline),
         scores,
         export.baseline_architecture(metrics),
-        export.baseline_card_metrics(metrics, labels, reviews),
+        export.card_metrics_of(metrics, labels, reviews),
         len(baseline.words),
     )
 
 
 def blend_form(args: argparse.Namespace, params: dict, test, labels: list) -> Shipped:
     """Both models on the same text, their probabilities blended in log-odds with the network's
-    weight chosen on the validation split (model/blend.py); scored on the test split here."""
-    from sentiment.classifier.evaluation.metrics import score_predictions
-    from sentiment.classifier.model.blend import blend, choose_blend
+    weight evaluate chose on the validation split (metrics/blend.json)."""
+    from sentiment.classifier.model.blend import SHIPPED_COMBINATION, blend, weight_meaning
     from sentiment.classifier.serving import export
     from sentiment.classifier.serving.blend_graph import blend_end_to_end_model
 
     network = network_form(args, params, len(test), labels)
     baseline = baseline_form(args, len(test), labels)
-    validation = load_split(args.data / "validation.npz")
-    members = [
-        load_scores(path, reviews=len(validation), labels=len(labels), stage=stage, split=split)
-        for path, stage, split in (
-            (args.validation_scores, "train", "validation"),
-            (args.baseline / BASELINE_VALIDATION_SCORES, "baseline", "validation"),
-        )
-    ]
-    choice = choose_blend(*members, validation.labels, BLEND_COMBINATION)
-    scores = blend(network.test_scores, baseline.test_scores, choice.weight, BLEND_COMBINATION)
-    metrics = score_predictions(
-        test.labels.astype(np.int64),
-        scores,
-        decision_threshold=params["decision_threshold"],
-        label_names=labels,
-    )
+    metrics = json.loads(args.blend.read_text())
+    weight = metrics["weight"]
+    scores = blend(network.test_scores, baseline.test_scores, weight, SHIPPED_COMBINATION)
     architecture = (
-        f"blend of the network (weight {choice.weight:g}) and the baseline "
-        f"(weight {1 - choice.weight:g}) in log-odds, the weight chosen on the validation split "
-        f"(accuracy {choice.validation_accuracy:.4f}); network: {network.architecture}; "
-        f"baseline: {baseline.architecture}"
+        f"blend of the network (weight {weight:g}) and the baseline "
+        f"(weight {round(1 - weight, 2):g}): {weight_meaning(weight)}; the weight chosen on the "
+        f"validation split (accuracy {metrics['validation_accuracy']:.4f}); network: "
+        f"{network.architecture}; baseline: {baseline.architecture}"
     )
     model = blend_end_to_end_model(
-        network.model, baseline.model, weight=choice.weight, combination=BLEND_COMBINATION
+        network.model, baseline.model, weight=weight, combination=SHIPPED_COMBINATION
     )
-    card_metrics = export.network_card_metrics(metrics, labels) | {
-        "blend_weight": choice.weight,
-        "validation_accuracy": choice.validation_accuracy,
+    card_metrics = export.card_metrics_of(metrics, labels, len(test)) | {
+        "blend_weight": weight,
+        "validation_accuracy": metrics["validation_accuracy"],
     }
     return Shipped(model, scores.astype(np.float32), architecture, card_metrics, baseline.words)
 

@@ -159,3 +159,96 @@ def test_one_model_on_raw_text_serves_the_blend_of_both_models(tmp_path):
     signature = tf.saved_model.load(str(tmp_path / "saved_model")).signatures["serving_default"]
     probabilities = signature(reviews=tf.constant(texts))["probabilities"].numpy()
     np.testing.assert_allclose(probabilities[:, 1], ours, atol=1e-6)
+
+
+# What ships, beside what could (evaluation/shipped.py): the evaluate stage's comparison.
+
+
+def _compare(validation, test, ship="blend", names=("negative", "positive")):
+    from sentiment.classifier.evaluation.shipped import compare_models
+
+    (network, baseline, labels), (test_network, test_baseline, test_labels) = validation, test
+    return compare_models(
+        (network, test_network),
+        (baseline, test_baseline),
+        labels,
+        test_labels,
+        ship=ship,
+        decision_threshold=0.5,
+        label_names=list(names),
+    )
+
+
+def test_the_weight_is_chosen_without_the_test_labels():
+    validation, test = planted(seed=1), planted(seed=2)
+    flipped = (test[0], test[1], 1 - test[2])
+    chosen, with_flipped = _compare(validation, test), _compare(validation, flipped)
+    assert chosen.choice == with_flipped.choice
+    assert chosen.blend_metrics()["weight"] == with_flipped.blend_metrics()["weight"]
+    for name in ("network", "baseline", "blend"):
+        ours, theirs = chosen.models[name], with_flipped.models[name]
+        assert ours.validation_accuracy == theirs.validation_accuracy
+        assert ours.test["accuracy"] == pytest.approx(1 - theirs.test["accuracy"])
+
+
+@pytest.mark.parametrize("winner", ["network", "baseline", "blend"])
+def test_the_validation_winner_ships_under_blend_and_each_ship_value_reports_its_model(winner):
+    network, baseline, labels = planted(seed=4)
+    perfect = np.where(labels == 1, 0.99, 0.01).astype(np.float32)
+    members = {
+        "network": (perfect, baseline),
+        "baseline": (baseline, perfect),
+        "blend": (network, baseline),
+    }[winner]
+    validation = (*members, labels)
+    comparison = _compare(validation, validation)
+    expected_weight = {"network": 1.0, "baseline": 0.0}.get(winner)
+    if expected_weight is not None:
+        assert comparison.choice.weight == expected_weight
+        # the blend at 0 or 1 is that member exactly: its test figures are the member's
+        assert comparison.models["blend"].test == comparison.models[winner].test
+    shipped = comparison.shipped_metrics()
+    assert shipped["model"] == "blend" and shipped["validation_accuracy"] == 1.0
+    best_member = max(m.validation_accuracy for n, m in comparison.models.items() if n != "blend")
+    assert comparison.models["blend"].validation_accuracy >= best_member
+    for ship in ("network", "baseline"):
+        other = _compare(validation, validation, ship=ship)
+        figures = other.shipped_metrics()
+        assert figures["model"] == ship
+        assert figures["accuracy"] == other.models[ship].test["accuracy"]
+        assert figures["validation_accuracy"] == round(other.models[ship].validation_accuracy, 6)
+        assert other.blend_metrics() == comparison.blend_metrics()  # ship does not move the blend
+    with pytest.raises(ValueError, match="ship 'svm' is not one of network, baseline, blend"):
+        _compare(validation, validation, ship="svm")
+
+
+def test_three_labels_are_compared_with_macro_f1_and_the_weight_meant_in_words():
+    from sentiment.classifier.model.blend import weight_meaning
+
+    rng = np.random.default_rng(5)
+    labels = rng.integers(0, 3, 300)
+    network = rng.dirichlet([1, 1, 1], 300).astype(np.float32)
+    network[np.arange(150), labels[:150]] += 2  # right on the first half
+    baseline = rng.dirichlet([1, 1, 1], 300).astype(np.float32)
+    baseline[np.arange(150, 300), labels[150:]] += 2  # right on the second
+    network /= network.sum(axis=1, keepdims=True)
+    baseline /= baseline.sum(axis=1, keepdims=True)
+    validation = (network, baseline, labels)
+    comparison = _compare(validation, validation, names=("low", "middling", "high"))
+    figures = comparison.blend_metrics()
+    assert set(figures) == {
+        "weight",
+        "accuracy",
+        "f1",
+        "roc_auc",
+        "log_loss",
+        "validation_accuracy",
+    }
+    assert figures["f1"] == comparison.models["blend"].test["report"]["macro_avg"]["f1-score"]
+    members = [comparison.models[name].validation_accuracy for name in ("network", "baseline")]
+    assert figures["validation_accuracy"] > max(members)
+    assert weight_meaning(1.0).startswith("weight 1: the network alone")
+    assert weight_meaning(0.0).startswith("weight 0: the baseline alone")
+    assert weight_meaning(0.15) == (
+        "the blend's log-odds are 0.15 x the network's plus 0.85 x the baseline's"
+    )

@@ -94,7 +94,7 @@ def test_a_branch_within_the_limit_passes_the_comparison(repo):
     set_score(path, run, 0.876)
     result = compare(run)
     assert result.returncode == 0, result.stderr
-    moved = "Test accuracy moved by -0.40 points against main: within the limit (0.50 points"
+    moved = "The network's test accuracy moved by -0.40 points against main: within the limit"
     assert moved in result.stdout
     assert "No noise record" in result.stdout
 
@@ -168,7 +168,9 @@ def test_the_comparison_puts_each_change_beside_the_seed_noise_and_gates_on_it(r
     result = compare(run, "main")
     assert result.returncode == 0, result.stderr
     table = " ".join(result.stdout.split())
-    row = "| test accuracy | 0.8800 | 0.8760 | -0.40 points | ±0.59 points | within noise |"
+    row = (
+        "| network: test accuracy | 0.8800 | 0.8760 | -0.40 points | ±0.59 points | within noise |"
+    )
     assert row in table
     assert "within the limit (0.59 points: the noise band of metrics/noise.json, 5 seeds)" in table
 
@@ -197,8 +199,8 @@ def test_the_workflow_review_step_writes_the_comment_and_fails_on_a_real_drop(re
     markdown = (path / "review.md").read_text()
     assert "| metrics/test.json | accuracy | 0.88 | 0.87 | -0.01 |" in " ".join(markdown.split())
     assert markdown.endswith(
-        "**Review failed:** test accuracy dropped by 1.00 points against main (the limit is "
-        "0.50: MAX_ACCURACY_DROP in sentiment/proof/comparison.py)\n"
+        "**Review failed:** the network's test accuracy dropped by 1.00 points against main (the "
+        "limit is 0.50: MAX_ACCURACY_DROP in sentiment/proof/comparison.py)\n"
     )
 
 
@@ -236,4 +238,55 @@ def test_the_noise_table_compares_the_saved_models_validation_accuracy():
     }
     table = noise_table(changes, noise, "main")
     (row,) = [line for line in table.splitlines() if "validation accuracy" in line]
-    assert row.startswith("| validation accuracy (saved model) | 0.8800 | 0.8900 | +1.00 points")
+    assert row.startswith("| network: validation accuracy (saved model) | 0.8800 | 0.8900 | +1.00")
+
+
+def test_the_shipped_models_metrics_lead_the_table_and_hold_the_gate():
+    from sentiment.proof.comparison import (
+        accuracy_drop,
+        accuracy_gate,
+        changed_only,
+        gated_file,
+        metrics_table,
+        noise_table,
+    )
+
+    def change(old, new):
+        return {"old": old, "new": new} | (
+            {"diff": new - old} if isinstance(new, float) and isinstance(old, float) else {}
+        )
+
+    changes = {  # as `dvc metrics diff --all --json` gives them: files in no fixed order
+        "metrics/baseline.json": {"accuracy": change(0.915, 0.915)},
+        "metrics/train/metrics.json": {"saved_model.val_accuracy": change(0.88, 0.87)},
+        "metrics/blend.json": {"weight": change(0.15, 0.3), "accuracy": change(0.917, 0.918)},
+        "metrics/test.json": {"accuracy": change(0.877, 0.870)},
+        "metrics/shipped.json": {
+            "model": change("network", "blend"),
+            "accuracy": change(0.877, 0.918),
+        },
+    }
+    rows = metrics_table(changed_only(changes), "main").splitlines()
+    assert rows[0] == "| Path | Metric | main | workspace | Change |"
+    assert [row.split(" | ")[0] for row in rows[2:]] == [
+        "| metrics/shipped.json",
+        "| metrics/shipped.json",
+        "| metrics/test.json",
+        "| metrics/blend.json",
+        "| metrics/blend.json",
+        "| metrics/train/metrics.json",
+    ]  # the unchanged baseline is left out
+    assert rows[2] == "| metrics/shipped.json | accuracy | 0.877 | 0.918 | 0.041 |"
+    assert rows[3] == "| metrics/shipped.json | model | network | blend | - |"
+    # the gate holds the shipped model's accuracy, which rose, though the network's fell
+    assert gated_file(changes) == "metrics/shipped.json"
+    assert accuracy_drop(changes) == pytest.approx(-0.041)
+    spread = {"std": 0.001, "values": [0.91, 0.92]}
+    noise = {"seeds": [1, 2], "metrics": {"metrics/shipped.json": {"accuracy": spread}}}
+    assert accuracy_gate(noise, "metrics/shipped.json")[0] == pytest.approx(2 * 2**0.5 * 0.001)
+    table = noise_table(changes, noise, "main").splitlines()
+    assert table[2].startswith("| shipped model: test accuracy | 0.8770 | 0.9180 |")
+    # against a base that has no shipped model's metrics, the network's accuracy is gated
+    del changes["metrics/shipped.json"]
+    assert gated_file(changes) == "metrics/test.json"
+    assert accuracy_drop(changes) == pytest.approx(0.007)

@@ -19,7 +19,7 @@ from sentiment.classifier.evaluation.metrics import (
 )
 from sentiment.classifier.evaluation.report import markdown_report
 from sentiment.errors import PipelineError
-from tests.conftest import die_as_killed
+from tests.conftest import die_as_killed, planted_comparison
 
 RNG = np.random.default_rng(0)
 LABELS = RNG.integers(0, 2, 3000)
@@ -241,15 +241,31 @@ def test_the_test_scores_round_trip_and_a_wrong_file_is_named_in_one_line(tmp_pa
     assert not list(tmp_path.glob(".*partial*"))  # written through a staging file, then moved
 
 
-def test_report_puts_the_network_beside_the_baseline():
+@pytest.mark.parametrize("ship", ["network", "baseline", "blend"])
+def test_report_puts_the_three_models_side_by_side_and_says_which_ships(ship):
     metrics = score_predictions(LABELS, PROBABILITIES, decision_threshold=0.5)
     baseline = {"accuracy": 0.9, "f1": 0.9, "roc_auc": 0.95, "features": 10}
     mistakes = confident_mistakes(
         ["a | b"] * len(LABELS), LABELS, PROBABILITIES, count=3, decision_threshold=0.5
     )
-    report = markdown_report(metrics, baseline, mistakes)
-    assert f"| network | {metrics['accuracy']:.4f} |" in report
-    assert "| NBSVM baseline | 0.9000 | 0.9000 | 0.9500 |" in report
-    assert f"| network minus baseline | {metrics['accuracy'] - 0.9:+.4f} |" in report
+    comparison = planted_comparison(LABELS, PROBABILITIES, ["negative", "positive"], ship)
+    report = markdown_report(metrics, baseline, mistakes, comparison=comparison)
+    header = "| model | validation accuracy | test accuracy | F1 (positive) | ROC AUC | log loss |"
+    assert header in report
+    rows = {
+        line.split(" | ")[0].strip("| *"): line
+        for line in report.splitlines()
+        if line.startswith("| ") and "accuracy" not in line and line.count("|") == 7
+    }
+    weight = comparison.choice.weight
+    blend_row = f"blend (network weight {weight:g})"
+    names = {"network": "network", "baseline": "NBSVM baseline", "blend": blend_row}
+    shipped = f"{names[ship]}, ships"
+    assert set(rows) == {shipped} | {names[other] for other in names if other != ship}
+    assert rows[shipped].startswith(f"| **{shipped}** |")
+    network = rows["network, ships" if ship == "network" else "network"]
+    assert f" {metrics['accuracy']:.4f} | " in network  # the network's own test metrics
+    assert f"What ships (`ship: {ship}`)" in report
+    assert "chosen on the validation split's accuracy, never the test split's" in report
     assert "| macro avg |" in report and "most confidently wrong" in report
     assert report.count("a \\| b") == 3  # table cells escape the pipe

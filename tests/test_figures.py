@@ -8,6 +8,7 @@ import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 
@@ -21,7 +22,7 @@ from sentiment.proof.figures import (
     pipeline_specs,
     render_svg,
 )
-from tests.conftest import PROJECT_ROOT
+from tests.conftest import PROJECT_ROOT, planted_comparison
 
 SVG = "{http://www.w3.org/2000/svg}"
 ROC = [
@@ -154,7 +155,11 @@ def test_the_figures_stage_writes_a_picture_per_figure_that_the_report_embeds(tm
         assert ET.parse(path).getroot().tag == f"{SVG}svg"
     metrics = json.loads((PROJECT_ROOT / "metrics/test.json").read_text())
     baseline = json.loads((PROJECT_ROOT / "metrics/baseline.json").read_text())
-    report = markdown_report(metrics, baseline, [], figures_folder="figures")
+    labels = np.array([0, 1, 1, 0])
+    comparison = planted_comparison(
+        labels, np.array([0.2, 0.9, 0.6, 0.4]), ["negative", "positive"]
+    )
+    report = markdown_report(metrics, baseline, [], comparison=comparison, figures_folder="figures")
     embedded = re.findall(r"!\[[^]]*\]\(([^)]+)\)", report)
     assert [tmp_path / "metrics" / link for link in embedded] == [
         output / f"{name}.svg" for name in FIGURES

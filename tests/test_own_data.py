@@ -14,7 +14,7 @@ from sentiment.classifier.data.files import read_table
 from sentiment.classifier.data.reviews import DataError
 from sentiment.classifier.data.sources import get_dataset, read_files
 from sentiment.params import Params, ParamsError, check_for_labels
-from tests.conftest import PROJECT_ROOT, write_params
+from tests.conftest import PROJECT_ROOT, planted_comparison, write_params
 
 # Three labels, twelve reviews each: enough for stratified test and validation carves.
 ROWS = [
@@ -447,8 +447,18 @@ def test_three_label_metrics_report_and_plots(graded_splits):
     )
     assert all(m["true_label"] != m["predicted_label"] for m in mistakes)
     baseline = {"accuracy": 0.5, "f1": 0.5, "roc_auc": 0.6}
-    report = markdown_report(metrics, baseline, mistakes, dataset="`data/r.csv`", label_names=names)
-    assert "| model | accuracy | F1 (macro) | ROC AUC |" in report
+    comparison = planted_comparison(labels, probabilities, names)
+    report = markdown_report(
+        metrics,
+        baseline,
+        mistakes,
+        comparison=comparison,
+        dataset="`data/r.csv`",
+        label_names=names,
+    )
+    assert "| model | validation accuracy | test accuracy | F1 (macro) | ROC AUC |" in report
+    blend = comparison.models["blend"].headline(names)
+    assert f" {blend['accuracy']:.4f} | {blend['f1']:.4f} | " in report
     assert "| | low | middling | high |" in report
     assert "60 `data/r.csv` test reviews" in report
 

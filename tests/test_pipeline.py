@@ -152,6 +152,9 @@ def test_repro_then_merge_mode_experiment_then_metrics_diff(project):
     # another model: some test metric moved (which ones depends on the CPU's last bits)
     assert json.loads(dvc(run, "metrics", "diff", "--json")).get("metrics/test.json")
     assert "metrics/test.json" in dvc(run, "metrics", "diff")
+    # the shipped model's metrics lead `dvc metrics show` (and `dvc exp show`'s columns)
+    shown = [line.split()[1] for line in dvc(run, "metrics", "show", "--md").splitlines()[2:]]
+    assert shown[:3] == ["metrics/shipped.json", "metrics/test.json", "metrics/blend.json"]
 
     # Another vocabulary: preprocess writes the words again, byte for byte, so DVC leaves the
     # baseline as it is.
@@ -194,33 +197,44 @@ def test_with_weight_averaging_the_train_stage_reports_the_saved_models_accuracy
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("ship", ["baseline", "blend"])
-def test_shipping_the_baseline_or_the_blend_exports_it_and_predict_serves_it(ship, tmp_path):
+@pytest.mark.parametrize("ship", ["network", "baseline", "blend"])
+def test_each_ship_value_is_reported_exported_and_served(ship, tmp_path):
     from sentiment.classifier.data.splits import load_split
     from sentiment.classifier.model.blend import blend, choose_blend
     from sentiment.classifier.model.ngrams import NgramModel
 
     repo, run = make_project(tmp_path / "project", ship=ship)
     output = dvc(run, "repro", "export")
-    what = {"baseline": "the baseline's n-gram model", "blend": "the blend"}[ship]
-    assert f"export: models/export, {what} (parity with" in output
+    what = {"network": "", "baseline": ", the baseline's n-gram model", "blend": ", the blend"}
+    assert f"export: models/export{what[ship]} (parity with" in output
+    assert f"evaluate: ships the {ship}, test accuracy" in output
     card = json.loads((repo / "models/export/model_card.json").read_text())
     assert card["shipped"] == ship and "tflite" not in card["serving"]
     baseline = json.loads((repo / "metrics/baseline.json").read_text())
+    network = json.loads((repo / "metrics/test.json").read_text())
+    blended = json.loads((repo / "metrics/blend.json").read_text())
+    shipped = json.loads((repo / "metrics/shipped.json").read_text())
+    # the shipped model's metrics are its own, scored alike, and the card says the same
+    member = {"network": network, "baseline": baseline, "blend": blended}[ship]
+    assert shipped["model"] == ship
+    for key in ("accuracy", "roc_auc", "log_loss"):
+        assert shipped[key] == pytest.approx(member[key], abs=1e-6)
+        assert card["test_metrics"][key] == pytest.approx(member[key], abs=1e-6)
+    assert blended["validation_accuracy"] >= baseline["validation_accuracy"]  # by construction
+    report = (repo / "metrics/report.md").read_text()
+    assert f"What ships (`ship: {ship}`)" in report
     texts = ["a wonderful, moving film", "dull and far too long"]
     baseline_model = NgramModel.load(repo / "models/baseline")
-    expected = baseline_model.probabilities_of_texts(texts)
+    expected = baseline_model.probabilities_of_texts(texts) if ship == "baseline" else None
     if ship == "baseline":
         assert card["model"].startswith("NBSVM baseline")
-        assert card["test_metrics"]["accuracy"] == baseline["accuracy"]
-        assert card["test_metrics"]["log_loss"] == baseline["log_loss"]
-    else:
+    elif ship == "blend":
         # the weight is the one the validation split chooses, and the card scores that blend
         validation = load_split(repo / "data/processed/validation.npz")
         network_scores = np.load(repo / "models/validation_scores.npy")
         baseline_scores = np.load(repo / "models/baseline/validation_scores.npy")
         choice = choose_blend(network_scores, baseline_scores, validation.labels, "log_odds")
-        assert card["test_metrics"]["blend_weight"] == choice.weight
+        assert card["test_metrics"]["blend_weight"] == choice.weight == blended["weight"]
         assert card["model"].startswith(f"blend of the network (weight {choice.weight:g})")
         test = load_split(repo / "data/processed/test.npz")
         scores = blend(
@@ -231,7 +245,6 @@ def test_shipping_the_baseline_or_the_blend_exports_it_and_predict_serves_it(shi
         )
         accuracy = np.mean((scores >= 0.5) == test.labels)
         assert card["test_metrics"]["accuracy"] == pytest.approx(accuracy, abs=1e-6)
-        expected = None  # the network's share is checked through the export's parity
     (tmp_path / "reviews.txt").write_text("\n".join(texts) + "\n", encoding="utf-8")
     served = {}
     for model in ("models/export", "models/export/model.keras"):

@@ -15,7 +15,7 @@ import re
 from collections import Counter
 from pathlib import Path
 
-from sentiment.classifier.evaluation.report import FIGURES
+from sentiment.classifier.evaluation.figure_titles import FIGURES
 from sentiment.errors import PipelineError
 
 # The newest Vega-Lite 5 that vl-convert ships: DVC's templates write Vega-Lite 5 specs.

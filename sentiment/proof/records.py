@@ -5,12 +5,14 @@ Their paths are dvc.yaml's outputs (a test holds the two together); each is name
 
 from __future__ import annotations
 
-TEST_METRICS = "metrics/test.json"
+SHIPPED_METRICS = "metrics/shipped.json"  # which model ships, and its figures (evaluate's)
+TEST_METRICS = "metrics/test.json"  # the network's test metrics (evaluate's)
+BLEND_METRICS = "metrics/blend.json"  # the blend's weight and figures (evaluate's)
 TRAIN_METRICS = "metrics/train/metrics.json"
 BASELINE_METRICS = "metrics/baseline.json"
 # Every metrics file of every stage that writes one (dvc.yaml's metrics: what `dvc exp show` and
 # `dvc metrics diff` list).
-METRICS_FILES = (TEST_METRICS, TRAIN_METRICS, BASELINE_METRICS)
+METRICS_FILES = (SHIPPED_METRICS, TEST_METRICS, BLEND_METRICS, TRAIN_METRICS, BASELINE_METRICS)
 # The data statistics (preprocess): committed like a metrics file, but an output, so the
 # experiments table leads with what users compare; `sentiment compare` shows them when data
 # changes, dvc.lock fingerprints them.
@@ -29,12 +31,16 @@ SAVED_VALIDATION_ACCURACY = "saved_model.val_accuracy"
 # A metric a run may lack -> the metric that then holds its value.
 STANDS_IN_FOR = {SAVED_VALIDATION_ACCURACY: "eval.accuracy"}
 
-# The metrics a pull request is judged on first: (metrics file, metric) -> what it is.
+# The metrics a pull request is judged on first, the shipped model's leading: (metrics file,
+# metric) -> what it is.
 HEADLINE_METRICS = {
-    (TEST_METRICS, "accuracy"): "test accuracy",
-    (TEST_METRICS, "roc_auc"): "test ROC AUC",
-    (TEST_METRICS, "log_loss"): "test log loss",
-    (TRAIN_METRICS, SAVED_VALIDATION_ACCURACY): "validation accuracy (saved model)",
+    (SHIPPED_METRICS, "accuracy"): "shipped model: test accuracy",
+    (SHIPPED_METRICS, "roc_auc"): "shipped model: test ROC AUC",
+    (SHIPPED_METRICS, "log_loss"): "shipped model: test log loss",
+    (TEST_METRICS, "accuracy"): "network: test accuracy",
+    (TEST_METRICS, "roc_auc"): "network: test ROC AUC",
+    (TEST_METRICS, "log_loss"): "network: test log loss",
+    (TRAIN_METRICS, SAVED_VALIDATION_ACCURACY): "network: validation accuracy (saved model)",
 }
 
 

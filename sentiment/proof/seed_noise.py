@@ -219,7 +219,7 @@ def describe(record: dict) -> str:
     for emulated in record["emulated_platforms"]:
         test = emulated["metrics"].get(TEST_METRICS, {})
         lines.append(
-            f"  seed {emulated['seed']} with {emulated['environment']}: test accuracy "
+            f"  seed {emulated['seed']} with {emulated['environment']}: network test accuracy "
             f"{test.get('accuracy')} (native "
             f"{record['metrics'][TEST_METRICS]['accuracy']['values'][0]})"
         )

@@ -1,16 +1,17 @@
-"""The test-set report: the network beside the linear baseline, in markdown a pull request shows."""
+"""The test-set report: the network, the linear baseline and their blend, which one ships, and the
+network's mistakes, in markdown a pull request shows."""
 
 from __future__ import annotations
 
-# The pictures the figures stage renders ({name}.svg) and the report embeds; the titles are
-# dvc.yaml's plot names, so the comparison's `dvc plots diff` pictures get the same file names.
-FIGURES = {
-    "loss": "Loss per epoch",
-    "accuracy": "Accuracy per epoch",
-    "roc": "ROC curve (test)",
-    "precision_recall": "Precision-recall curve (test, positive class)",
-    "confusion": "Confusion matrix (test)",
-}
+from typing import TYPE_CHECKING
+
+from sentiment.classifier.evaluation.figure_titles import FIGURES
+from sentiment.classifier.model.blend import weight_meaning
+
+if TYPE_CHECKING:
+    from sentiment.classifier.evaluation.shipped import Comparison
+
+MODEL_NAMES = {"network": "network", "baseline": "NBSVM baseline", "blend": "blend"}
 
 
 def markdown_report(
@@ -18,15 +19,18 @@ def markdown_report(
     baseline: dict,
     mistakes: list[dict],
     *,
+    comparison: Comparison,
     figures_folder: str = "figures",
     dataset: str = "IMDB",
     label_names: list[str] | tuple[str, ...] = ("negative", "positive"),
     train_test_overlap: int = 0,
     manifest: dict | None = None,
 ) -> str:
-    """A report a pull-request comment can paste: network vs linear baseline, per-class report.
+    """A report a pull-request comment can paste: the three models, what ships, per-class report.
 
     Args:
+        metrics: the network's test metrics; baseline: the baseline stage's metrics (its choice
+            of n-grams and regularisation); comparison: the three models scored alike.
         figures_folder: where the figures stage writes its SVGs, relative to the report.
         dataset: what the reviews are, as the report's first line names them.
         train_test_overlap: test texts that also occur in the training reviews (warned of).
@@ -35,9 +39,6 @@ def markdown_report(
     names = list(label_names)
     binary = len(names) == 2
     f1_name = f"F1 ({names[1]})" if binary else "F1 (macro)"
-    network_f1 = metrics["report"][(names[1] if binary else "macro avg").replace(" ", "_")][
-        "f1-score"
-    ]
     lines = [
         "# Test-set report",
         "",
@@ -58,16 +59,7 @@ def markdown_report(
             "text.",
             "",
         ]
-    lines += [
-        f"| model | accuracy | {f1_name} | ROC AUC |",
-        "|---|---|---|---|",
-        f"| network | {metrics['accuracy']:.4f} | {network_f1:.4f} | {metrics['roc_auc']:.4f} |",
-        f"| NBSVM baseline | {baseline['accuracy']:.4f} | {baseline['f1']:.4f} "
-        f"| {baseline['roc_auc']:.4f} |",
-        f"| network minus baseline | {metrics['accuracy'] - baseline['accuracy']:+.4f} "
-        f"| {network_f1 - baseline['f1']:+.4f} | {metrics['roc_auc'] - baseline['roc_auc']:+.4f} |",
-        "",
-    ]
+    lines += [*_models_table(comparison, f1_name), ""]
     if "longest_ngram" in baseline:
         lines += [
             "The baseline: binary n-grams of up to "
@@ -127,6 +119,34 @@ def markdown_report(
             ]
         lines.append(f"| {' | '.join(cells)} |")
     return "\n".join(lines) + "\n"
+
+
+def _models_table(comparison: Comparison, f1_name: str) -> list[str]:
+    """The three models' validation and test figures, the shipped one marked, and what ships."""
+    weight = comparison.choice.weight
+    rows = [
+        f"| model | validation accuracy | test accuracy | {f1_name} | ROC AUC | log loss |",
+        "|---|---|---|---|---|---|",
+    ]
+    for name, model in comparison.models.items():
+        figures = model.headline(comparison.label_names)
+        shown = MODEL_NAMES[name] + (f" (network weight {weight:g})" if name == "blend" else "")
+        if name == comparison.ship:
+            shown = f"**{shown}, ships**"
+        rows.append(
+            f"| {shown} | {model.validation_accuracy:.4f} | {figures['accuracy']:.4f} "
+            f"| {figures['f1']:.4f} | {figures['roc_auc']:.4f} | {figures['log_loss']:.4f} |"
+        )
+    return [
+        *rows,
+        "",
+        f"What ships (`ship: {comparison.ship}`): the {MODEL_NAMES[comparison.ship]}, one "
+        "SavedModel on raw text (`dvc repro export`). The blend's weight is the network's share, "
+        "from 0 (the baseline alone) to 1 (the network alone) in steps of 0.05, chosen on the "
+        f"validation split's accuracy, never the test split's; here {weight_meaning(weight)}. "
+        "Validation accuracy is at probability 0.5 (the likeliest label), as the choices were "
+        "made.",
+    ]
 
 
 def _confusion_table(matrix: dict, names: list[str]) -> list[str]:

@@ -17,6 +17,9 @@ from dataclasses import dataclass
 import numpy as np
 
 COMBINATIONS = ("log_odds", "probability")
+# The combination the pipeline ships: on IMDB, customer reviews and SST-5 log-odds blended at
+# least as well as averaged probabilities on validation (metrics/records/blend-combinations.json).
+SHIPPED_COMBINATION = "log_odds"
 WEIGHT_STEP = 0.05
 # the network's weights tried: 0, 0.05, ..., 1
 WEIGHTS = tuple(round(step * WEIGHT_STEP, 2) for step in range(round(1 / WEIGHT_STEP) + 1))
@@ -99,3 +102,15 @@ def choose_blend(
     tied = [weight for weight, scores in by_weight.items() if scores == best]
     weight = tied[(len(tied) - 1) // 2]
     return BlendChoice(weight, combination, best[0], best[1], by_weight)
+
+
+def weight_meaning(weight: float) -> str:
+    """What a blend weight means, in the words the report and the model card use."""
+    if weight == 1:
+        return "weight 1: the network alone (no blend did better on validation)"
+    if weight == 0:
+        return "weight 0: the baseline alone (no blend did better on validation)"
+    return (
+        f"the blend's log-odds are {weight:g} x the network's plus {round(1 - weight, 2):g} x "
+        "the baseline's"
+    )

@@ -215,9 +215,10 @@ def network_card_metrics(test_metrics: dict, labels: list[str]) -> dict:
     }
 
 
-def baseline_card_metrics(metrics: dict, labels: list[str], reviews: int) -> dict:
-    """The model card's test metrics of the baseline, from the baseline stage's metrics: the
-    same keys as the network's (its F1 is the positive label's, or the macro average)."""
+def card_metrics_of(metrics: dict, labels: list[str], reviews: int) -> dict:
+    """The model card's test metrics of the baseline or the blend, from their metrics files
+    (metrics/baseline.json, metrics/blend.json): the same keys as the network's (the F1 is the
+    positive label's, or the macro average)."""
     f1_of = labels[1] if len(labels) == 2 else "macro avg"
     return {key: metrics[key] for key in ("accuracy", "roc_auc", "log_loss")} | {
         "reviews": reviews,
@@ -249,7 +250,7 @@ def model_card(
     architecture: the shipped model in one line (`model.network.architecture`, or
     `baseline_architecture`); manifest: download's (the dataset, its labels in order, sizes and
     fingerprints); test_metrics: the shipped model's (`network_card_metrics` or
-    `baseline_card_metrics`).
+    `card_metrics_of`).
     """
     commit = _git("rev-parse", "HEAD")
     changed = _git("status", "--porcelain", "--untracked-files=no")
