@@ -19,6 +19,10 @@ COMMANDS = {
         "sentiment.classifier.serving.predict",
         "score raw reviews with an exported model, one JSON line each",
     ),
+    "serve": (
+        "sentiment.classifier.serving.serve",
+        "serve the exported model over HTTP (TensorFlow Serving's REST API, batching, a page)",
+    ),
     "compare": (
         "sentiment.proof.comparison",
         "compare this change with a base revision beside the seed noise (a pull request's view)",

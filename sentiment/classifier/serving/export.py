@@ -182,6 +182,19 @@ def load_serving_signature(folder: Path) -> tuple[Callable[[list[str]], np.ndarr
 
     Refuses a folder without our model card, and a SavedModel whose signature is not ours.
     """
+    serve, card = load_serving_outputs(folder)
+
+    def probabilities(texts: list[str]) -> np.ndarray:
+        return serve(texts)[0]
+
+    return probabilities, card
+
+
+def load_serving_outputs(
+    folder: Path,
+) -> tuple[Callable[[list[str]], tuple[np.ndarray, list[str]]], dict]:
+    """An export folder's serving_default as texts -> (each label's probabilities (n, N), each
+    text's predicted label name), and its model card; refused as load_serving_signature says."""
     if not folder.is_dir():
         raise PipelineError(f"{folder} is not an export folder: run `dvc repro export` first")
     card = read_model_card(folder)
@@ -201,10 +214,12 @@ def load_serving_signature(folder: Path) -> tuple[Callable[[list[str]], np.ndarr
             "not this pipeline's reviews -> probabilities, label: export again"
         )
 
-    def probabilities(texts: list[str]) -> np.ndarray:
-        return serve(reviews=tf.constant(texts, dtype=tf.string))["probabilities"].numpy()
+    def outputs_of(texts: list[str]) -> tuple[np.ndarray, list[str]]:
+        served = serve(reviews=tf.constant(texts, dtype=tf.string))
+        labels = [label.decode("utf-8") for label in served["label"].numpy()]
+        return served["probabilities"].numpy(), labels
 
-    return probabilities, card
+    return outputs_of, card
 
 
 def network_card_metrics(test_metrics: dict, labels: list[str]) -> dict:
