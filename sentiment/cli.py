@@ -70,6 +70,10 @@ BENCHMARKS = {
         "sentiment.measurement.predict_benchmark",
         "predict's throughput and peak memory as its input grows",
     ),
+    "serve": (
+        "sentiment.measurement.serve_benchmark",
+        "sentiment serve under load on loopback, with and without batching, beside predict",
+    ),
     "flops": (
         "sentiment.measurement.flops",
         "training FLOPs per review, the GFLOP/s reached and the machine's matmul rate",
