@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import re
 import shutil
 import signal
 import socket
@@ -210,6 +211,47 @@ def test_the_page_shows_the_model_card(server):
     assert "<script>" in page and "http" not in page.split("<script>")[1].split("fetch(")[0]
     assert "test accuracy</td><td>0.9000 on 10 test texts" in page
     assert 'const LABELS = ["negative", "positive"];' in page
+
+
+def _chromium() -> str | None:
+    from tests.test_plots_offline import browser
+
+    return browser()
+
+
+@pytest.mark.skipif(
+    _chromium() is None, reason="no Chromium: apt-get install chromium-headless-shell"
+)
+@pytest.mark.parametrize(("review", "label"), [(POSITIVE, "positive"), (NEGATIVE, "negative")])
+def test_a_browser_draws_each_labels_bar_for_a_review(server, review, label, tmp_path):
+    """Headless Chromium opens the page with the review in its link; the page's script asks the
+    server and draws the bars; the DOM it leaves, and a screenshot, show them."""
+    from urllib.parse import quote
+
+    url = f"http://127.0.0.1:{server.port}/?text={quote(review)}"
+    base = [
+        _chromium(),
+        "--headless",
+        "--no-sandbox",  # CI runs as root
+        "--disable-gpu",
+        "--no-first-run",
+        f"--user-data-dir={tmp_path / 'profile'}",
+        "--virtual-time-budget=10000",
+        "--window-size=900,900",
+    ]
+    dom = subprocess.run(
+        [*base, "--dump-dom", url], capture_output=True, text=True, timeout=120, check=True
+    ).stdout
+    assert 'data-state="answered"' in dom, dom[-2000:]
+    bars = dict(re.findall(r'data-label="([^"]+)".*?style="width: ([\d.]+)%;?"', dom, re.S))
+    assert set(bars) == {"negative", "positive"}
+    assert float(bars[label]) > 50 and abs(sum(map(float, bars.values())) - 100) < 0.3
+    assert f'<div id="verdict">{label}</div>' in dom
+    shot = tmp_path / f"{label}.png"
+    subprocess.run(
+        [*base, f"--screenshot={shot}", url], capture_output=True, timeout=120, check=True
+    )
+    assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 5000
 
 
 BAD_REQUESTS = [

@@ -1,6 +1,7 @@
 """The page `sentiment serve` answers at `/`: type or paste a text, see the predicted label and
 every label's probability as a bar, beside the model card. One HTML file: its style and script
-inline, nothing fetched but the server's own predict endpoint (no CDN, no build step)."""
+inline, nothing fetched but the server's own predict endpoint (no CDN, no build step). A link
+may carry the text to classify: `/?text=...`."""
 
 from __future__ import annotations
 
@@ -103,6 +104,12 @@ form.addEventListener("submit", async (event) => {
     button.disabled = false;
   }
 });
+// A link can carry the text (/?text=...): the page fills it in and classifies it at once.
+const given = new URLSearchParams(location.search).get("text");
+if (given) {
+  document.getElementById("text").value = given;
+  form.requestSubmit();
+}
 </script>
 </body>
 </html>
