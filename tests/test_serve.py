@@ -547,3 +547,24 @@ def test_a_folder_that_is_not_our_export_is_refused_before_the_port_opens(tmp_pa
         timeout=120,
     )
     assert missing.returncode == 2 and "does not exist: run `dvc repro export`" in missing.stderr
+
+
+@pytest.mark.parametrize("batching", [True, False])
+def test_concurrent_requests_are_scored_together_unless_batching_is_off(export_copy, batching):
+    flags = ["--max-wait-ms", "200", "--max-batch", "16"] + ([] if batching else ["--no-batching"])
+    server = Server(export_copy, *flags)
+    try:
+        with ThreadPoolExecutor(16) as pool:
+            answers = list(
+                pool.map(lambda i: server.predict([POSITIVE, NEGATIVE][i % 2 :][:1]), range(16))
+            )
+        assert [status for status, _, _ in answers] == [200] * 16
+        labels = [body["predictions"][0]["label"] for _, body, _ in answers]
+        assert labels == ["positive", "negative"] * 8  # each request its own rows, in order
+        metrics = server.request("GET", "/metrics")[1]
+        calls = float(re.search(r"^sentiment_batch_texts_count (\S+)$", metrics, re.M)[1])
+        texts = float(re.search(r"^sentiment_batch_texts_sum (\S+)$", metrics, re.M)[1])
+        assert texts == 16
+        assert calls < 8 if batching else calls == 16
+    finally:
+        server.stop()
