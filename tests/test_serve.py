@@ -568,3 +568,66 @@ def test_concurrent_requests_are_scored_together_unless_batching_is_off(export_c
         assert calls < 8 if batching else calls == 16
     finally:
         server.stop()
+
+
+# The batcher alone, with a planted model that records each call's texts.
+
+
+def _batcher_run(scenario, **settings):
+    from sentiment.classifier.serving.batching import Batcher
+
+    calls = []
+
+    def score(texts):
+        calls.append(list(texts))
+        time.sleep(0.05)
+        return ([f"row of {text}" for text in texts],)
+
+    async def main():
+        batcher = Batcher(score, **settings)
+        batcher.start()
+        try:
+            return await scenario(batcher)
+        finally:
+            await batcher.stop()
+
+    import asyncio
+
+    return asyncio.run(main()), calls
+
+
+def test_the_batcher_takes_whole_requests_up_to_max_batch_and_a_larger_one_alone():
+    import asyncio
+
+    async def scenario(batcher):
+        sizes = [1, 2, 3, 9, 1]
+        requests = [[f"{n}.{i}" for i in range(size)] for n, size in enumerate(sizes)]
+        return await asyncio.gather(*(batcher.submit(texts) for texts in requests))
+
+    answers, calls = _batcher_run(scenario, max_batch=4, max_wait=0.1, max_queued=100)
+    assert [rows for (rows,) in answers] == [
+        [f"row of {n}.{i}" for i in range(size)] for n, size in enumerate([1, 2, 3, 9, 1])
+    ]
+    assert [len(call) for call in calls] == [3, 3, 9, 1]  # whole requests, in arrival order
+
+
+def test_the_batcher_refuses_past_its_queue_and_drops_abandoned_requests():
+    import asyncio
+
+    from sentiment.classifier.serving.batching import QueueFull
+
+    async def scenario(batcher):
+        first = asyncio.ensure_future(batcher.submit(["a", "b"]))
+        await asyncio.sleep(0)  # queued, not yet taken
+        with pytest.raises(QueueFull):
+            await batcher.submit(["c", "d", "e"])  # 2 + 3 > 4
+        abandoned = asyncio.ensure_future(batcher.submit(["x", "y"]))
+        await asyncio.sleep(0)
+        abandoned.cancel()  # its caller gave up (a timeout, a disconnect)
+        await first
+        await asyncio.sleep(0.2)
+        return batcher.queued_texts
+
+    queued, calls = _batcher_run(scenario, max_batch=8, max_wait=0.01, max_queued=4)
+    assert queued == 0
+    assert all("x" not in call for call in calls)  # never scored
