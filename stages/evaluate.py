@@ -84,9 +84,6 @@ def main() -> None:
     ]
     labels = test.labels.astype(int)
     threshold = {"decision_threshold": params["decision_threshold"]}
-    metrics = evaluation.score_predictions(
-        labels, probabilities, **threshold, label_names=label_names
-    )
     comparison = compare_models(
         (network_validation, probabilities),
         tuple(baseline_scores),
@@ -96,6 +93,7 @@ def main() -> None:
         **threshold,
         label_names=label_names,
     )
+    metrics = comparison.models["network"].test  # the network's test metrics
     texts = test_texts(args.reviews, len(labels))
     mistakes = evaluation.confident_mistakes(
         texts, labels, probabilities, count=MISTAKES_SHOWN, **threshold, label_names=label_names
