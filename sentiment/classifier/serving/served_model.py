@@ -95,6 +95,14 @@ def load_export(folder: Path, version: int) -> LoadedModel:
     return LoadedModel(outputs, card, definitions, seen, version, time.perf_counter() - started)
 
 
+def one_line(error: Exception) -> str:
+    """An error as one line: ours as they are, any other with its type."""
+    if isinstance(error, PipelineError):
+        return str(error)
+    first = (str(error).splitlines() or [""])[0]
+    return f"{error.__class__.__name__}: {first}" if first else error.__class__.__name__
+
+
 class ModelSlot:
     """The model being served, swapped whole when a newer export loads and checks."""
 
@@ -121,11 +129,12 @@ class ModelSlot:
             version = (current.version if current else 0) + 1
             try:
                 loaded = load_export(self.folder, version)
-            except PipelineError as error:
+            except Exception as error:  # whatever breaks the new export, the old one serves on
                 self.refused = seen
                 self.reloads["refused"] += 1
                 self.log(
-                    f"serve: the export in {self.folder} is refused, the old one serves on: {error}"
+                    f"serve: the export in {self.folder} is refused, the old one serves on: "
+                    f"{one_line(error)}"
                 )
                 return False
             self.current, self.refused = loaded, None

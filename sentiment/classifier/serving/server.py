@@ -259,7 +259,10 @@ def create_app(config: ServeConfig, slot: ModelSlot, log=print) -> Starlette:
     async def poll() -> None:
         while True:
             await asyncio.sleep(config.poll_s)
-            await reload()
+            try:
+                await reload()
+            except Exception as error:  # polling outlives any one failure
+                log(f"serve: checking {slot.folder} for a new export failed: {error}")
 
     @asynccontextmanager
     async def lifespan(app: Starlette):
