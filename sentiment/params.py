@@ -21,6 +21,9 @@ from sentiment.errors import PipelineError
 # Built-in datasets; any other `dataset` value is a path in the repository to the user's data
 # (classifier/data/files.py reads it).
 BUILT_IN_DATASETS = ("imdb", "synthetic")
+# Built-in unlabelled sources; any other `unlabelled` value is a path in the repository to the
+# user's texts (classifier/data/unlabelled.py reads it).
+BUILT_IN_UNLABELLED = ("none", "imdb")
 PAD_SIDES = ("pre", "post")
 CELLS = ("lstm", "gru", "simple_rnn")
 # "same" mirrors the forward cell; any cell name gives the backward direction its own kind.
@@ -66,6 +69,10 @@ class Params:
     )
     synthetic_reviews: int = knob(2000, "reviews per split when dataset is synthetic")
     synthetic_labels: int = knob(2, "labels of the synthetic reviews: 2, or more for graded ones")
+    # unlabelled
+    unlabelled: str = knob(
+        "none", "none, imdb (its 50,000 unlabelled reviews), or a file or folder of texts"
+    )
     # preprocess
     vocab_size: int = knob(5000, "token ids kept, padding (0) and out-of-vocabulary (1) included")
     max_length: int = knob(300, "tokens per review after padding or truncation")
@@ -93,6 +100,9 @@ class Params:
     )
     virtual_adversarial: float = knob(
         0.0, "norm of the virtual adversarial step (needs no labels); 0: off"
+    )
+    unlabelled_ratio: float = knob(
+        0.0, "unlabelled texts per labelled review in each virtual adversarial step; 0: none"
     )
     # train
     optimizer: str = knob("adam", "the optimiser: adam, rmsprop or sgd")
@@ -179,6 +189,8 @@ class TrainingConfig:
     patience: int  # 0: every epoch runs, the last kept; else early stopping, the best kept
     ensemble: int  # members trained one after another, averaged into one model
     distribute: str
+    # unlabelled texts per labelled review in each step, for the virtual adversarial term only
+    unlabelled_ratio: float
 
     GIVEN: ClassVar[tuple[str, ...]] = ()
 
@@ -202,6 +214,9 @@ STAGE_PARAMS: dict[str, tuple[str, ...]] = {
         "synthetic_labels",
         "seed",
     ),
+    # the unlabelled texts are de-duplicated against download's reviews; a data file's texts are
+    # in its text_column
+    "unlabelled": ("unlabelled", "text_column"),
     "preprocess": ("vocab_size", "max_length", "padding", "truncating", "validation_split", "seed"),
     "word_vectors": ("embedding_init", "embedding_dim", "seed"),
     # train reads its params only through these two configs
@@ -241,6 +256,7 @@ _RANGES: dict[str, tuple[float, float | None, str]] = {
     "word_dropout": (0.0, 1.0, "[)"),
     "adversarial": (0.0, None, "[]"),
     "virtual_adversarial": (0.0, None, "[]"),
+    "unlabelled_ratio": (0.0, None, "[]"),
     "learning_rate": (0.0, None, "()"),
     "weight_averaging": (0.0, 1.0, "[)"),
     "batch_size": (1, None, "[]"),
@@ -316,6 +332,26 @@ def _check_dataset(params: Params) -> None:
         )
 
 
+def _check_unlabelled(params: Params) -> None:
+    unlabelled = params.unlabelled.strip()
+    if unlabelled in BUILT_IN_UNLABELLED:
+        return
+    path = Path(unlabelled)
+    if (
+        unlabelled in BUILT_IN_DATASETS
+        or not unlabelled
+        or path.is_absolute()
+        or ".." in path.parts
+    ):
+        raise ParamsError(
+            f"unlabelled {params.unlabelled!r} is not {' or '.join(BUILT_IN_UNLABELLED)} nor a "
+            "path inside the repository: put the texts under data/ (`dvc add data/texts.txt`) "
+            "and give that path"
+        )
+    if not params.text_column.strip():
+        raise ParamsError("text_column is empty: name the column of the unlabelled texts")
+
+
 def _check_labels(params: Params) -> None:
     labels = label_list(params.labels)
     if labels and (len(set(labels)) != len(labels) or "" in labels or len(labels) < 2):
@@ -337,6 +373,7 @@ def _check_labels(params: Params) -> None:
 
 def _check_combination(params: Params) -> None:
     _check_dataset(params)
+    _check_unlabelled(params)
     _check_labels(params)
     if not params.bidirectional and params.backward_cell != "same":
         raise ParamsError(
@@ -349,6 +386,17 @@ def _check_combination(params: Params) -> None:
         )
     if params.ensemble > 1:
         _check_one_device(params, "an ensemble trains its members", "ensemble: 1")
+    if params.unlabelled_ratio and not params.virtual_adversarial:
+        raise ParamsError(
+            f"unlabelled_ratio {params.unlabelled_ratio:g} feeds unlabelled texts to the virtual "
+            "adversarial term, which is off: set virtual_adversarial above 0 (e.g. 5.0) or "
+            "unlabelled_ratio: 0"
+        )
+    if params.unlabelled_ratio and params.unlabelled.strip() == "none":
+        raise ParamsError(
+            f"unlabelled_ratio {params.unlabelled_ratio:g} needs unlabelled text and unlabelled "
+            "is none: set unlabelled: imdb (or a file of texts) or unlabelled_ratio: 0"
+        )
     if params.export_tflite and params.ship != "network":
         raise ParamsError(
             f"export_tflite is the network's (token ids in) and ship is {params.ship!r}, which "

@@ -1,13 +1,25 @@
 """Stage preprocess: vocabulary from the training reviews, padded train/validation/test splits,
-and every review's words uncut for the baseline."""
+the unlabelled texts in the same ids, and every review's words uncut for the baseline."""
 
 import argparse
 from pathlib import Path
 
-from sentiment.classifier.data.preprocessing import PARTS, number_words, splits_from_words
-from sentiment.classifier.data.reviews import VALIDATION, read_labels, read_splits, texts_in_both
+from sentiment.classifier.data.preprocessing import (
+    PARTS,
+    number_words,
+    splits_from_words,
+    unlabelled_split,
+)
+from sentiment.classifier.data.reviews import (
+    VALIDATION,
+    read_labels,
+    read_splits,
+    read_unlabelled,
+    texts_in_both,
+)
 from sentiment.classifier.data.splits import (
     LABELS_FILE,
+    UNLABELLED_FILE,
     VOCABULARY_FILE,
     save_fit_words,
     save_labels,
@@ -24,6 +36,9 @@ from sentiment.params import stage_params
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--reviews", type=Path, required=True, help="download's output folder")
+    parser.add_argument(
+        "--unlabelled", type=Path, required=True, help="the unlabelled stage's output folder"
+    )
     parser.add_argument("--output", type=Path, required=True, help="folder for the splits")
     parser.add_argument(
         "--words", type=Path, required=True, help="folder for each split's words, uncut"
@@ -45,6 +60,9 @@ def main() -> None:
         label_names=labels,
     )
     splits, vocabulary = splits_from_words(words, spelled, **shape)
+    unlabelled_texts, manifest = read_unlabelled(args.unlabelled)
+    padding = {key: params[key] for key in ("max_length", "padding", "truncating")}
+    unlabelled = unlabelled_split(unlabelled_texts, vocabulary, **padding)
     with atomic_output(args.words, directory=True) as output:
         for name in PARTS:
             save_words(words[name], output / f"{name}.npz")
@@ -52,6 +70,7 @@ def main() -> None:
     with atomic_output(args.output, directory=True) as output:
         for name, split in splits.items():
             save_split(split, output / f"{name}.npz")
+        save_split(unlabelled, output / UNLABELLED_FILE)
         save_vocabulary(vocabulary, output / VOCABULARY_FILE)
         save_labels(labels, output / LABELS_FILE)
     training_texts = reviews["train"] + reviews.get(VALIDATION, [])
@@ -64,9 +83,21 @@ def main() -> None:
         # test texts that also occur among the training (or validation) reviews: warned of
         "train_test_overlap": texts_in_both(training_texts, reviews["test"]),
     }
+    if unlabelled_texts:  # what was read, dropped and kept; the texts the splits' ids cover
+        statistics["unlabelled"] = {
+            key: manifest[key] for key in ("unlabelled", "read", "dropped", "kept")
+        } | {
+            "without_words": len(unlabelled_texts) - len(unlabelled),
+            **{  # no labels: no balance
+                key: value
+                for key, value in split_statistics(unlabelled, params["max_length"]).items()
+                if key != "positive_share"
+            },
+        }
     write_json(args.statistics, statistics)
     sizes = ", ".join(f"{name} {len(split):,}" for name, split in splits.items())
-    log(f"preprocess: {len(vocabulary):,} words, {len(labels)} labels; {sizes} reviews")
+    texts = f"; {len(unlabelled):,} unlabelled texts" if unlabelled_texts else ""
+    log(f"preprocess: {len(vocabulary):,} words, {len(labels)} labels; {sizes} reviews{texts}")
 
 
 if __name__ == "__main__":

@@ -7,7 +7,12 @@ import tempfile
 import time
 from pathlib import Path
 
-from sentiment.classifier.data.splits import embedding_rows, load_labels, load_split
+from sentiment.classifier.data.splits import (
+    UNLABELLED_FILE,
+    embedding_rows,
+    load_labels,
+    load_split,
+)
 from sentiment.classifier.training.summary import training_summary
 from sentiment.console import log, run_main
 from sentiment.files import atomic_output, write_json
@@ -95,12 +100,20 @@ def fit_and_save(
             vocab_size=model_config.vocab_size,
             dimensions=model_config.embedding_dim,
         )
+    unlabelled = None
+    if training_config.unlabelled_ratio:
+        unlabelled = load_split(args.data / UNLABELLED_FILE)
+        log(
+            f"train: {len(unlabelled):,} unlabelled texts, {training_config.unlabelled_ratio:g} "
+            "per labelled review in each step's virtual adversarial term"
+        )
     model, history, stops = train_model(
         train=train,
         validation=validation,
         model_config=model_config,
         training_config=training_config,
         word_vectors=word_vectors,
+        unlabelled=unlabelled,
         callbacks=[EpochLog(live=live)],
     )
     val_accuracy = history["val_accuracy"][-1]

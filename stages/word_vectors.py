@@ -1,9 +1,10 @@
-"""Stage word_vectors: word2vec vectors from the training reviews, to start the embedding."""
+"""Stage word_vectors: word2vec vectors from the training reviews and the unlabelled texts, to
+start the embedding."""
 
 import argparse
 from pathlib import Path
 
-from sentiment.classifier.data.splits import embedding_rows, load_split
+from sentiment.classifier.data.splits import UNLABELLED_FILE, embedding_rows, load_split
 from sentiment.classifier.training.word_vectors import (
     NOT_TRAINED_FILE,
     VECTORS_FILE,
@@ -30,14 +31,19 @@ def main() -> None:
         import numpy as np
 
         vocab_size = embedding_rows(args.data)
+        train = load_split(args.data / "train.npz").token_ids
+        unlabelled = load_split(args.data / UNLABELLED_FILE).token_ids
         table = train_word_vectors(
-            load_split(args.data / "train.npz").token_ids,
+            np.concatenate([train, unlabelled]),
             vocab_size=vocab_size,
             dimensions=params["embedding_dim"],
             seed=params["seed"],
         )
         np.save(output / VECTORS_FILE, table, allow_pickle=False)
-    log(f"word_vectors: {vocab_size:,} x {params['embedding_dim']} vectors")
+    log(
+        f"word_vectors: {vocab_size:,} x {params['embedding_dim']} vectors from {len(train):,} "
+        f"training reviews and {len(unlabelled):,} unlabelled texts"
+    )
 
 
 if __name__ == "__main__":

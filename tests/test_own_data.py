@@ -506,8 +506,10 @@ def test_the_data_benchmark_measures_each_data_stage_at_each_size():
     record = json.loads(result.stdout.splitlines()[-1])
     assert [(run["rows"], run["stage"]) for run in record["runs"]] == [
         (300, "download"),
+        (300, "unlabelled"),
         (300, "preprocess"),
         (600, "download"),
+        (600, "unlabelled"),
         (600, "preprocess"),
     ]
     assert all(run["wall_s"] > 0 and run["peak_rss_mb"] > 0 for run in record["runs"])

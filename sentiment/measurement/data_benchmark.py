@@ -27,9 +27,12 @@ from sentiment.proof.project_copy import copy_project, project_env, write_params
 DEFAULT_ROWS = (100_000, 1_000_000)
 STAGES = {
     "download": ["--output", "data/raw"],
+    "unlabelled": ["--reviews", "data/raw", "--output", "data/unlabelled"],
     "preprocess": [
         "--reviews",
         "data/raw",
+        "--unlabelled",
+        "data/unlabelled",
         "--output",
         "data/processed",
         "--words",

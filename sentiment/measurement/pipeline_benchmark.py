@@ -112,10 +112,12 @@ def times_by_stage(path: Path) -> dict[str, dict]:
     return {record.pop("stage"): record for record in read_stage_times(path)}
 
 
-def run_pipeline(workspace: Path, archive: Path, isa: str = "native") -> dict:
+def run_pipeline(
+    workspace: Path, archive: Path, isa: str = "native", unlabelled_archive: Path | None = None
+) -> dict:
     project = copy_project(workspace)
     times = workspace.parent / f"{workspace.name}-stage-times.jsonl"
-    env = project_env(archive, **isa_env(isa), **{STAGE_TIMES_ENV: str(times)})
+    env = project_env(archive, unlabelled_archive, **isa_env(isa), **{STAGE_TIMES_ENV: str(times)})
     run = run_checked([*DVC, "repro"], project, env)
     summary = SUMMARY_PATTERN.search(run.stderr) or SUMMARY_PATTERN.search(run.stdout)
     if not summary:
@@ -200,6 +202,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """benchmark pipeline's command line."""
     parser.add_argument("--reference", type=Path, help="the tutorial's seed_reference.py")
     parser.add_argument("--archive", type=Path, help="an aclImdb tar archive")
+    parser.add_argument(
+        "--unlabelled-archive",
+        type=Path,
+        help="mirror of IMDB's unlabelled reviews, for unlabelled: imdb (default: --archive's)",
+    )
     parser.add_argument("--repeats", type=int, default=3, help="runs of each (default 3)")
     parser.add_argument(
         "--isa", nargs="+", help="native and/or ONEDNN_MAX_CPU_ISA values (default: see above)"
@@ -218,7 +225,7 @@ def compare(args: argparse.Namespace, isa: str, scratch: Path) -> dict:
         references.append(run_reference(args.reference, args.archive, with_isa))
         print(f"[{isa}] reference run {repeat}: {json.dumps(references[-1])}", flush=True)
         workspace = scratch / f"{isa}-pipeline-{repeat}"
-        pipelines.append(run_pipeline(workspace, args.archive, isa))
+        pipelines.append(run_pipeline(workspace, args.archive, isa, args.unlabelled_archive))
         shown = {k: v for k, v in pipelines[-1].items() if k != "stages"}
         print(f"[{isa}] pipeline  run {repeat}: {json.dumps(shown)}", flush=True)
     if args.levers:
@@ -287,6 +294,11 @@ def run(args: argparse.Namespace) -> None:
             raise PipelineError(
                 f"{name} {path} is not a file: give the reference script and the archive"
             )
+    if args.unlabelled_archive is not None and not args.unlabelled_archive.exists():
+        raise PipelineError(
+            f"--unlabelled-archive {args.unlabelled_archive} does not exist: give the archive or "
+            "folder of aclImdb/train/unsup/"
+        )
     if args.repeats < 1:
         raise PipelineError("--repeats must be at least 1")
     from sentiment.proof.platform_record import describe_cpu

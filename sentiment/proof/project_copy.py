@@ -10,14 +10,22 @@ from pathlib import Path
 
 import yaml
 
-from sentiment.classifier.data.imdb import MIRROR_ENV
+from sentiment.classifier.data.imdb import MIRROR_ENV, UNLABELLED_MIRROR_ENV
 from sentiment.params import Params
 from sentiment.tools import dvc, git
 
 # The checkout this package runs from (sentiment/proof/ is two folders below it).
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 # What the pipeline needs to run: its definition and code, not its outputs or metrics.
-PROJECT_FILES = ("dvc.yaml", "params.yaml", ".gitignore", ".dvcignore", "imdb", "synthetic")
+PROJECT_FILES = (
+    "dvc.yaml",
+    "params.yaml",
+    ".gitignore",
+    ".dvcignore",
+    "imdb",
+    "synthetic",
+    "none",
+)
 PROJECT_FOLDERS = ("stages", "sentiment")
 GIT_IDENTITY = {
     "GIT_AUTHOR_NAME": "pipeline copy",
@@ -27,17 +35,21 @@ GIT_IDENTITY = {
 }
 
 
-def project_env(mirror: Path | None = None, **extra: str) -> dict[str, str]:
+def project_env(
+    mirror: Path | None = None, unlabelled_mirror: Path | None = None, **extra: str
+) -> dict[str, str]:
     """The environment DVC runs a copy's stages in: this interpreter's `python`, quiet tools.
 
-    The IMDB mirror is `mirror` if given; an inherited IMDB_MIRROR is dropped, so a copy never
-    reads a mirror by accident.
+    The IMDB mirror is `mirror` if given, the mirror of its unlabelled reviews
+    `unlabelled_mirror`; an inherited IMDB_MIRROR or IMDB_UNLABELLED_MIRROR is dropped, so a copy
+    never reads a mirror by accident.
     """
     env = os.environ | GIT_IDENTITY | {"TF_CPP_MIN_LOG_LEVEL": "3", "DVC_NO_ANALYTICS": "1"}
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"
-    env.pop(MIRROR_ENV, None)
-    if mirror is not None:
-        env[MIRROR_ENV] = str(mirror.resolve())
+    for variable, path in ((MIRROR_ENV, mirror), (UNLABELLED_MIRROR_ENV, unlabelled_mirror)):
+        env.pop(variable, None)
+        if path is not None:
+            env[variable] = str(path.resolve())
     return env | extra
 
 

@@ -107,12 +107,16 @@ def parse_emulation(setting: str) -> dict[str, str]:
 class Sweep:
     """The measurement's project copy and the DVC commands run in it."""
 
-    def __init__(self, project: Path, mirror: Path | None):
-        self.project, self.mirror = project, mirror
+    def __init__(self, project: Path, mirror: Path | None, unlabelled_mirror: Path | None = None):
+        self.project, self.mirror, self.unlabelled_mirror = project, mirror, unlabelled_mirror
+
+    def env(self, **environment: str) -> dict[str, str]:
+        """The copy's environment, with the mirrors."""
+        return project_env(self.mirror, self.unlabelled_mirror, **environment)
 
     def dvc(self, *args: str, **environment: str) -> str:
         """A DVC command in the copy; a failure quotes the last 20 lines DVC wrote."""
-        env = project_env(self.mirror, **environment)
+        env = self.env(**environment)
         return dvc(*args, cwd=self.project, env=env, shown_lines=20)
 
     def git(self, *args: str) -> None:
@@ -120,7 +124,7 @@ class Sweep:
 
     def run_queue(self, seeds: list[int]) -> dict[int, dict[str, dict[str, float]]]:
         """Queue one experiment per seed, run them, and return each one's metrics."""
-        queue = ExperimentQueue(self.project, project_env(self.mirror))
+        queue = ExperimentQueue(self.project, self.env())
         names = {f"seed-{seed}": seed for seed in seeds}
         for name, seed in names.items():
             queue.queue(name, {"seed": seed})
@@ -147,10 +151,14 @@ class Sweep:
 
 
 def measure_noise(
-    project: Path, mirror: Path | None, seeds: list[int], emulations: list[dict[str, str]]
+    project: Path,
+    mirror: Path | None,
+    seeds: list[int],
+    emulations: list[dict[str, str]],
+    unlabelled_mirror: Path | None = None,
 ) -> dict:
     """Run the sweep in `project` (a fresh copy) and return the noise record."""
-    sweep = Sweep(project, mirror)
+    sweep = Sweep(project, mirror, unlabelled_mirror)
     params = yaml.safe_load((project / "params.yaml").read_text())
     first, *others = seeds
     started = time.perf_counter()
@@ -191,6 +199,7 @@ def measure_noise(
             "(sentiment check-reproduction) derives its cross-platform tolerances from it."
         ),
         "command": "sentiment measure-noise --archive aclImdb_v1.tar.gz "
+        + ("--unlabelled-archive aclImdb_unsup.tar.gz " if unlabelled_mirror else "")
         + " ".join(f"--emulate {k}={v}" for e in emulations for k, v in e.items())
         + f" --seeds {' '.join(map(str, seeds))}",
         "params": {key: value for key, value in params.items() if key != "seed"},
@@ -229,6 +238,11 @@ def describe(record: dict) -> str:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """measure-noise's command line."""
     parser.add_argument("--archive", type=Path, help="IMDB mirror (aclImdb tar or folder)")
+    parser.add_argument(
+        "--unlabelled-archive",
+        type=Path,
+        help="mirror of IMDB's unlabelled reviews, for unlabelled: imdb (default: --archive's)",
+    )
     parser.add_argument("--seeds", type=int, nargs="+", default=list(DEFAULT_SEEDS))
     parser.add_argument(
         "--emulate",
@@ -245,16 +259,20 @@ def run(args: argparse.Namespace) -> None:
         raise PipelineError(
             "--seeds needs at least two different seeds (five or more for a real spread)"
         )
-    if args.archive is not None and not args.archive.exists():
-        raise PipelineError(
-            f"--archive {args.archive} does not exist: give the aclImdb archive or folder"
-        )
+    for flag, path in (
+        ("--archive", args.archive),
+        ("--unlabelled-archive", args.unlabelled_archive),
+    ):
+        if path is not None and not path.exists():
+            raise PipelineError(f"{flag} {path} does not exist: give the aclImdb archive or folder")
     emulations = [parse_emulation(s) for s in (args.emulate or DEFAULT_EMULATIONS)]
     load_params(args.params)  # checked before minutes of work
     with tempfile.TemporaryDirectory(prefix="noise-") as scratch:
         project = copy_project(Path(scratch) / "project")
         (project / "params.yaml").write_text(args.params.read_text())
-        record = measure_noise(project, args.archive, args.seeds, emulations)
+        record = measure_noise(
+            project, args.archive, args.seeds, emulations, args.unlabelled_archive
+        )
     write_json(args.output, record)
     log(describe(record))
     log(f"measure-noise: wrote {args.output}")

@@ -96,3 +96,45 @@ def batch_dataset(
     options.autotune.enabled = False
     dataset = dataset.apply(tf.data.experimental.assert_cardinality(batches)).prefetch(2)
     return dataset.with_options(options)
+
+
+# The unlabelled batches' shuffles draw from their own stream of the seed, apart from the
+# labelled batches'.
+UNLABELLED_STREAM = 1
+
+
+def with_unlabelled(
+    labelled: tf.data.Dataset,
+    unlabelled: Split,
+    *,
+    batch_size: int,
+    seed: int,
+    by_length: bool,
+) -> tf.data.Dataset:
+    """Each labelled batch (token ids, labels) as ((token ids, unlabelled token ids), labels):
+    beside it, `batch_size` unlabelled texts, drawn in a seeded order that reshuffles at every
+    pass over them and at every epoch; as many batches as the labelled dataset has. There must
+    be at least `batch_size` unlabelled texts."""
+    lengths = np.minimum(unlabelled.lengths, unlabelled.token_ids.shape[1])
+    epochs = itertools.count()
+
+    def generate():
+        epoch = next(epochs)
+        for passes in itertools.count():
+            rng = np.random.default_rng([seed, UNLABELLED_STREAM, epoch, passes])
+            for rows in length_batches(lengths, batch_size, rng, by_length=by_length):
+                if len(rows) < batch_size:
+                    continue  # a full batch every step: the last, short one waits for a pass
+                token_ids = unlabelled.token_ids[rows]
+                yield cut_padding(token_ids) if by_length else token_ids
+
+    texts = tf.data.Dataset.from_generator(
+        generate, output_signature=tf.TensorSpec(shape=(None, None), dtype=tf.int32)
+    )
+    paired = tf.data.Dataset.zip((labelled, texts)).map(
+        lambda batch, unlabelled_ids: ((batch[0], unlabelled_ids), batch[1])
+    )
+    options = tf.data.Options()
+    options.autotune.enabled = False
+    batches = int(labelled.cardinality())
+    return paired.apply(tf.data.experimental.assert_cardinality(batches)).with_options(options)

@@ -38,7 +38,7 @@ def dataset_files(dataset: str, root: Path = Path(".")) -> dict[str, Path]:
             "train.* (and test.*, validation.*) files, tracked with `dvc add`"
         )
     if path.is_file():
-        _format(path)
+        file_format(path)
         return {"train": path}
     found: dict[str, Path] = {}
     for split in SPLIT_FILES:
@@ -60,7 +60,7 @@ def _suffixes() -> str:
     return ", ".join(FORMATS)
 
 
-def _format(path: Path) -> str:
+def file_format(path: Path) -> str:
     try:
         return FORMATS[path.suffix.lower()]
     except KeyError:
@@ -70,7 +70,7 @@ def _format(path: Path) -> str:
         ) from None
 
 
-def _check_utf8(path: Path) -> None:
+def check_utf8(path: Path) -> None:
     """Text formats must be UTF-8; the error names the line and how to convert."""
     data = path.read_bytes()
     try:
@@ -83,13 +83,14 @@ def _check_utf8(path: Path) -> None:
         ) from None
 
 
-def read_table(path: Path, *, text_column: str, label_column: str) -> Table:
-    """The texts and labels (as text) of one data file, every row checked."""
+def read_table(path: Path, *, text_column: str, label_column: str | None) -> Table:
+    """The texts and labels (as text) of one data file, every row checked; with no
+    label_column, the texts alone (and no labels)."""
     import pandas as pd
 
-    kind = _format(path)
+    kind = file_format(path)
     if kind != "parquet":
-        _check_utf8(path)
+        check_utf8(path)
     try:
         if kind in ("csv", "tsv"):
             # Every field as text, nothing read as missing: a label "NA" stays "NA".
@@ -110,12 +111,15 @@ def read_table(path: Path, *, text_column: str, label_column: str) -> Table:
             f"{path} is not a readable {kind} file ({detail}): fix or re-export it"
         ) from None
     for key, column in (("text_column", text_column), ("label_column", label_column)):
-        if column not in frame.columns:
+        if column is not None and column not in frame.columns:
             present = ", ".join(map(str, frame.columns)) or "none"
             raise DataError(f"{path} has no column {column!r} (its columns: {present}): set {key}")
     texts = [_as_text(value) for value in frame[text_column].tolist()]
-    labels = [_as_text(value) for value in frame[label_column].tolist()]
-    for what, values, column in (("texts", texts, text_column), ("labels", labels, label_column)):
+    labels = [] if label_column is None else [_as_text(v) for v in frame[label_column].tolist()]
+    checked = [("texts", texts, text_column)]
+    if label_column is not None:
+        checked.append(("labels", labels, label_column))
+    for what, values, column in checked:
         blank = [row for row, value in enumerate(values, start=1) if not value.strip()]
         if blank:
             shown = ", ".join(map(str, blank[:ERRORS_SHOWN])) + (", ..." if len(blank) > 5 else "")

@@ -12,10 +12,17 @@ import re
 import socket
 import tarfile
 import zlib
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
+from typing import TypeVar
 
-from sentiment.classifier.data.reviews import SPLITS, DataError, Reviews, fingerprint
+from sentiment.classifier.data.reviews import (
+    SPLITS,
+    DataError,
+    Reviews,
+    fingerprint,
+    text_fingerprint,
+)
 
 MIRROR_ENV = "IMDB_MIRROR"
 # The mirror as a local setting: a git-ignored file in the repository's root holding its path.
@@ -23,6 +30,10 @@ MIRROR_ENV = "IMDB_MIRROR"
 # environment of the `dvc queue start` that spawned them), but every stage DVC runs, queued ones
 # included, gets DVC_ROOT: the root of the repository the experiment belongs to, where this is.
 MIRROR_SETTING = "imdb_mirror.local"
+# IMDB's 50,000 unlabelled reviews (the `unlabelled: imdb` param) from a local copy, set the same
+# two ways. Without one, the labelled mirror is read for them (aclImdb_v1.tar.gz holds both).
+UNLABELLED_MIRROR_ENV = "IMDB_UNLABELLED_MIRROR"
+UNLABELLED_MIRROR_SETTING = "imdb_unlabelled_mirror.local"
 # Where tensorflow-datasets fetches IMDB from; probed before tfds would retry for minutes.
 TFDS_ORIGIN = ("ai.stanford.edu", 80)
 
@@ -34,7 +45,13 @@ IMDB_FINGERPRINTS = {
     "test": "623af64c8fb0c01fdce1c731af429ae0064dad6f67affc5dd58eca05b488d189",
 }
 
+IMDB_UNLABELLED_REVIEWS = 50_000
+# sha256 of the sorted unlabelled texts (`text_fingerprint`), measured on the original archive's
+# aclImdb/train/unsup/ (whitespace-stripped file bytes, as the labelled reviews).
+IMDB_UNLABELLED_FINGERPRINT = "85a5ee9cd4898fc4f48729a2a7d5cf003056e66f3f1d460bb2af2615817c3763"
+
 _MEMBER = re.compile(r"^(?:\./)?aclImdb/(train|test)/(pos|neg)/[^/]+\.txt$")
+_UNLABELLED_MEMBER = re.compile(r"^(?:\./)?aclImdb/train/unsup/[^/]+\.txt$")
 
 
 def _review_text(raw: bytes, where: str) -> str:
@@ -53,6 +70,8 @@ def _check_member_name(name: str, archive: Path) -> None:
             f"{archive} holds an unsafe member path {name!r}: refusing it; use IMDB's own archive"
         )
 
+
+T = TypeVar("T")
 
 _BLOCK = 512  # a tar header, and the unit file contents are padded to
 _FILE_TYPES = (b"0", b"\0")  # a regular file's type flag (ustar and pre-POSIX)
@@ -138,8 +157,8 @@ def _reviews_of(members: Iterable[tuple[str, bytes | None]], archive: Path) -> d
     return reviews
 
 
-def read_archive(archive: Path) -> dict[str, Reviews]:
-    """Labelled reviews from an aclImdb tar archive, without extracting it to disk.
+def _read_archive(archive: Path, collect: Callable[[Iterable[tuple[str, bytes | None]]], T]) -> T:
+    """What `collect` makes of an aclImdb tar archive's members, without extracting it to disk.
 
     A gzipped or plain ustar archive of files and folders (IMDB's own) is read header by
     header; any other archive, or one that is damaged, by tarfile, which names the damage.
@@ -149,17 +168,36 @@ def read_archive(archive: Path) -> dict[str, Reviews]:
             gzipped = raw.read(2) == b"\x1f\x8b"
         opener = gzip.open if gzipped else open
         with opener(archive, "rb") as stream:
-            return _reviews_of(_plain_members(stream), archive)
+            return collect(_plain_members(stream))
     except (_NotPlain, EOFError, zlib.error, OSError):
         pass  # tarfile reads it, or says what is wrong with it
     try:
-        return _reviews_of(_tarfile_members(archive), archive)
+        return collect(_tarfile_members(archive))
     except (tarfile.TarError, EOFError, zlib.error, OSError) as error:
         detail = (str(error).splitlines() or [""])[0].rstrip(":")
         raise DataError(
             f"{archive} is not a readable tar archive ({error.__class__.__name__}: {detail}): "
             "it is corrupt or truncated, download aclImdb_v1.tar.gz again"
         ) from None
+
+
+def read_archive(archive: Path) -> dict[str, Reviews]:
+    """Labelled reviews from an aclImdb tar archive."""
+    return _read_archive(archive, lambda members: _reviews_of(members, archive))
+
+
+def read_unlabelled_archive(archive: Path) -> list[str]:
+    """The unlabelled reviews (aclImdb/train/unsup/*.txt) of an aclImdb tar archive."""
+    return _read_archive(archive, lambda members: _unlabelled_of(members, archive))
+
+
+def _unlabelled_of(members: Iterable[tuple[str, bytes | None]], archive: Path) -> list[str]:
+    texts = []
+    for name, contents in members:
+        _check_member_name(name, archive)
+        if contents is not None and _UNLABELLED_MEMBER.match(name):
+            texts.append(_review_text(contents, name))
+    return texts
 
 
 def read_folder(folder: Path) -> dict[str, Reviews]:
@@ -253,13 +291,103 @@ def mirror_from_environment(environ: Mapping[str, str] = os.environ) -> str | No
     A relative path in the setting is relative to the file's folder, so it means the same in a
     queued experiment's temporary workspace as in the repository.
     """
-    if environ.get(MIRROR_ENV):
-        return environ[MIRROR_ENV]
-    setting = Path(environ.get("DVC_ROOT", ".")) / MIRROR_SETTING
+    return _local_path(environ, MIRROR_ENV, MIRROR_SETTING)
+
+
+def unlabelled_mirror_from_environment(environ: Mapping[str, str] = os.environ) -> str | None:
+    """The local copy of IMDB's unlabelled reviews: IMDB_UNLABELLED_MIRROR if set, else the path
+    in DVC_ROOT's imdb_unlabelled_mirror.local (read as imdb_mirror.local is)."""
+    return _local_path(environ, UNLABELLED_MIRROR_ENV, UNLABELLED_MIRROR_SETTING)
+
+
+def _local_path(environ: Mapping[str, str], variable: str, setting_name: str) -> str | None:
+    if environ.get(variable):
+        return environ[variable]
+    setting = Path(environ.get("DVC_ROOT", ".")) / setting_name
     if not setting.is_file():
         return None
     path = setting.read_text(encoding="utf-8").strip()
     return str((setting.parent / path).resolve()) if path else None
+
+
+def read_unlabelled_mirror(mirror: Path, variable: str = UNLABELLED_MIRROR_ENV) -> list[str]:
+    """IMDB's unlabelled reviews from a local copy: an archive or extracted folder holding
+    aclImdb/train/unsup/*.txt (aclImdb_v1.tar.gz does; so does an unlabelled-only archive)."""
+    if not mirror.exists():
+        raise DataError(
+            f"{variable}={mirror} does not exist: point it at aclImdb_v1.tar.gz (or an archive of "
+            "its aclImdb/train/unsup/ reviews)"
+        )
+    if mirror.is_file():
+        return read_unlabelled_archive(mirror)
+    root = mirror / "aclImdb" if (mirror / "aclImdb").is_dir() else mirror
+    paths = sorted((root / "train" / "unsup").glob("*.txt"))
+    return [_review_text(path.read_bytes(), str(path)) for path in paths]
+
+
+def read_tfds_unlabelled(data_dir: str | None = None, download: bool = True) -> list[str]:
+    """IMDB's unlabelled reviews: tensorflow-datasets' `imdb_reviews` split `unsupervised`."""
+    import tensorflow_datasets as tfds  # heavy: imported only on this path
+
+    examples = tfds.load(
+        "imdb_reviews",
+        split="unsupervised",
+        as_supervised=True,
+        data_dir=data_dir,
+        download=download,
+    )
+    return [
+        _review_text(text, "a tensorflow-datasets review") for text, _ in tfds.as_numpy(examples)
+    ]
+
+
+def fetch_imdb_unlabelled(
+    *,
+    mirror: str | None = None,
+    labelled_mirror: str | None = None,
+    tfds_data_dir: str | None = None,
+    origin: tuple[str, int] = TFDS_ORIGIN,
+) -> tuple[list[str], str]:
+    """IMDB's 50,000 unlabelled reviews and a word on where they came from.
+
+    Order: the unlabelled mirror if one is named; the labelled mirror if it holds them (the
+    original aclImdb_v1.tar.gz does); tensorflow-datasets' own copy if prepared; a download if
+    the network answers; otherwise fail at once naming the fixes.
+    """
+    if mirror:
+        return read_unlabelled_mirror(Path(mirror)), f"mirror {mirror}"
+    if labelled_mirror:
+        texts = read_unlabelled_mirror(Path(labelled_mirror), MIRROR_ENV)
+        if texts:
+            return texts, f"mirror {labelled_mirror}"
+    if tfds_is_prepared(tfds_data_dir):
+        return read_tfds_unlabelled(tfds_data_dir, download=False), "tensorflow-datasets cache"
+    if network_reaches(origin):
+        return read_tfds_unlabelled(tfds_data_dir), "tensorflow-datasets download"
+    where = f"{labelled_mirror} holds no aclImdb/train/unsup/ and " if labelled_mirror else ""
+    raise DataError(
+        f"cannot get IMDB's unlabelled reviews: {where}{origin[0]} is unreachable. Set "
+        f"{UNLABELLED_MIRROR_ENV}=/path/to/aclImdb_unsup.tar.gz (any archive or folder holding "
+        f"aclImdb/train/unsup/*.txt, aclImdb_v1.tar.gz among them), or write that path in "
+        f"{UNLABELLED_MIRROR_SETTING} (queued experiments read it)"
+    )
+
+
+def check_imdb_unlabelled(texts: list[str]) -> str:
+    """Prove these are IMDB's unlabelled reviews (count, content); returns their fingerprint."""
+    if len(texts) != IMDB_UNLABELLED_REVIEWS:
+        raise DataError(
+            f"the source holds {len(texts):,} unlabelled reviews (aclImdb/train/unsup/*.txt), "
+            f"IMDB has {IMDB_UNLABELLED_REVIEWS:,}: it is incomplete or not aclImdb, use the "
+            "original archive"
+        )
+    found = text_fingerprint(texts)
+    if found != IMDB_UNLABELLED_FINGERPRINT:
+        raise DataError(
+            f"the unlabelled reviews' content fingerprint {found[:12]}… is not IMDB's "
+            f"{IMDB_UNLABELLED_FINGERPRINT[:12]}…: the source was altered, use the original archive"
+        )
+    return found
 
 
 def check_imdb(reviews: dict[str, Reviews]) -> dict[str, str]:

@@ -7,7 +7,13 @@ from itertools import chain, repeat
 import numpy as np
 
 from sentiment.classifier.data.reviews import VALIDATION, Reviews
-from sentiment.classifier.data.splits import Split, Words, carve_split, check_stratifiable
+from sentiment.classifier.data.splits import (
+    NO_LABEL,
+    Split,
+    Words,
+    carve_split,
+    check_stratifiable,
+)
 from sentiment.classifier.data.text import FIRST_WORD_ID, OOV_ID, pad, tokenize
 from sentiment.forked import SHARED, side_by_side
 
@@ -173,4 +179,19 @@ def prepare_splits(
         max_length=max_length,
         padding=padding,
         truncating=truncating,
+    )
+
+
+def unlabelled_split(
+    texts: list[str], vocabulary: list[str], *, max_length: int, padding: str, truncating: str
+) -> Split:
+    """The unlabelled texts with words, as token ids of the training reviews' vocabulary, padded
+    as the labelled splits are; every label NO_LABEL. A text without a word is left out."""
+    ids = {word: index for index, word in enumerate(vocabulary, start=FIRST_WORD_ID)}
+    sequences = [[ids.get(word, OOV_ID) for word in tokenize(text)] for text in texts]
+    sequences = [sequence for sequence in sequences if sequence]
+    token_ids = pad(sequences, max_length=max_length, padding=padding, truncating=truncating)
+    lengths = np.fromiter(map(len, sequences), dtype=np.int32, count=len(sequences))
+    return Split(
+        token_ids=token_ids, labels=np.full(len(sequences), NO_LABEL, np.int8), lengths=lengths
     )

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from itertools import islice
 from pathlib import Path
 
@@ -18,6 +18,7 @@ SPLITS = ("train", "test")  # every dataset has these; a validation split only w
 VALIDATION = "validation"
 LABEL_NAMES = ("negative", "positive")  # the labels of IMDB and of two-label synthetic reviews
 MANIFEST = "manifest.json"
+UNLABELLED_TEXTS = "texts.jsonl"  # the unlabelled stage's texts, beside its manifest
 
 Reviews = list[tuple[str, int]]  # (text, label): the label's index in the dataset's labels
 
@@ -31,14 +32,23 @@ def canonical(reviews: Reviews) -> Reviews:
     return sorted(reviews, key=lambda review: (review[0], review[1]))
 
 
+def _digest(records: Iterable[str]) -> str:
+    digest = hashlib.sha256()
+    for record in records:
+        encoded = record.encode()
+        digest.update(len(encoded).to_bytes(8, "little"))  # length-prefixed: no ambiguity
+        digest.update(encoded)
+    return digest.hexdigest()
+
+
 def fingerprint(reviews: Reviews) -> str:
     """sha256 of the canonical (label, text) records: equal sets of reviews, equal fingerprint."""
-    digest = hashlib.sha256()
-    for text, label in canonical(reviews):
-        record = f"{label}\t{text}".encode()
-        digest.update(len(record).to_bytes(8, "little"))  # length-prefixed: no ambiguity
-        digest.update(record)
-    return digest.hexdigest()
+    return _digest(f"{label}\t{text}" for text, label in canonical(reviews))
+
+
+def text_fingerprint(texts: Iterable[str]) -> str:
+    """sha256 of sorted unlabelled texts: equal collections of texts, equal fingerprint."""
+    return _digest(sorted(texts))
 
 
 def write_reviews(reviews: Reviews, path: Path) -> None:
@@ -111,3 +121,36 @@ def test_texts(reviews: Path, count: int | None = None) -> list[str]:
     """
     records = iter_reviews(reviews / "test.jsonl")
     return [text for text, _ in islice(records, count)]
+
+
+def write_texts(texts: list[str], path: Path) -> None:
+    """Unlabelled texts, one JSON object per line, in the order given."""
+    with path.open("w", encoding="utf-8", newline="\n") as stream:
+        for text in texts:
+            stream.write(json.dumps({"text": text}, ensure_ascii=False) + "\n")
+
+
+def read_unlabelled(folder: Path) -> tuple[list[str], dict]:
+    """The texts the unlabelled stage kept, in its order, and its manifest."""
+    path = folder / UNLABELLED_TEXTS
+    if not path.exists():
+        raise DataError(f"{path} is missing: run `dvc repro unlabelled` first")
+    texts = []
+    with path.open(encoding="utf-8") as stream:
+        for number, line in enumerate(stream, start=1):
+            try:
+                texts.append(json.loads(line)["text"])
+            except (ValueError, KeyError, TypeError):
+                raise DataError(
+                    f"{path}:{number} is not a text record: run `dvc repro unlabelled`"
+                ) from None
+    try:
+        manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        manifest = None
+    if not isinstance(manifest, dict) or manifest.get("kept") != len(texts):
+        raise DataError(
+            f"{folder / MANIFEST} is missing or does not count {path}'s texts: run "
+            "`dvc repro unlabelled`"
+        )
+    return texts, manifest

@@ -16,6 +16,9 @@ from sentiment.files import ZIP_TIME
 
 VOCABULARY_FILE = "vocabulary.txt"
 LABELS_FILE = "labels.txt"  # the label names in their order: line i names label i
+# preprocess's split of the unlabelled texts: token ids and lengths, every label NO_LABEL
+UNLABELLED_FILE = "unlabelled.npz"
+NO_LABEL = -1  # tensorflow-datasets' label of an unlabelled review too
 FIT_WORDS_FILE = "words.txt"  # beside the splits' words: the fit reviews' words, word n on line n
 _ARRAYS = ("token_ids", "labels", "lengths")
 _WORDS_ARRAYS = ("numbers", "offsets", "labels", "distinct")

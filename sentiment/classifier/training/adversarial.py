@@ -6,6 +6,8 @@ direction), and the divergence between the model's prediction for a review and f
 moved by `virtual_adversarial` in the direction that changes that prediction most (found from a
 random direction by one power-iteration step, which needs no label). Both make the model's
 prediction smooth around every training review, which regularises far more than dropout alone.
+The virtual adversarial term needs no label, so unlabelled texts can feed it too
+(`unlabelled_ratio`): each step then adds the same term on a batch of unlabelled texts.
 
 The embeddings are normalised (each dimension to mean 0, variance 1 over the vocabulary, words
 weighted by their frequency in the training reviews): otherwise the model would simply grow its
@@ -90,27 +92,43 @@ class AdversarialTrainer(keras.Model):
         self.accuracy.update_state(labels, predicted)
         return {metric.name: metric.result() for metric in self.metrics}
 
-    def train_step(self, data):
-        token_ids, labels = data[0], data[1]
-        with tf.GradientTape() as weights_tape:
-            with tf.GradientTape() as embedding_tape:
-                predicted = self.classifier(token_ids, training=True)
-                embedded, mask = self.perturbation_layer.seen
-                clean_loss = self.compute_loss(x=token_ids, y=labels, y_pred=predicted)
-            total = clean_loss
-            if self.adversarial:
-                gradient = tf.stop_gradient(embedding_tape.gradient(clean_loss, embedded))
-                moved = self._perturbed(
-                    token_ids, self.adversarial * unit_direction(gradient, mask)
+    def loss_terms(self, inputs, labels) -> tuple[dict[str, tf.Tensor], tf.Tensor]:
+        """The step's loss terms, and the clean predictions. inputs: a batch's token ids, or
+        (token ids, unlabelled token ids): unlabelled texts, with no labels, add the virtual
+        adversarial term on them (`unlabelled`) and change no other term."""
+        token_ids, unlabelled_ids = inputs if isinstance(inputs, tuple) else (inputs, None)
+        with tf.GradientTape() as embedding_tape:
+            predicted = self.classifier(token_ids, training=True)
+            embedded, mask = self.perturbation_layer.seen
+            terms = {"clean": self.compute_loss(x=token_ids, y=labels, y_pred=predicted)}
+        if self.adversarial:
+            gradient = tf.stop_gradient(embedding_tape.gradient(terms["clean"], embedded))
+            moved = self._perturbed(token_ids, self.adversarial * unit_direction(gradient, mask))
+            terms["adversarial"] = self.compute_loss(x=token_ids, y=labels, y_pred=moved)
+        if self.virtual_adversarial:
+            terms["virtual"] = self._virtual_adversarial_loss(token_ids, predicted, embedded, mask)
+            if unlabelled_ids is not None:
+                reference = self.classifier(unlabelled_ids, training=True)
+                seen, seen_mask = self.perturbation_layer.seen
+                terms["unlabelled"] = self._virtual_adversarial_loss(
+                    unlabelled_ids, reference, seen, seen_mask
                 )
-                total += self.compute_loss(x=token_ids, y=labels, y_pred=moved)
-            if self.virtual_adversarial:
-                total += self._virtual_adversarial_loss(token_ids, predicted, embedded, mask)
+        return terms, predicted
+
+    def train_step(self, data):
+        inputs, labels = data[0], data[1]
+        with tf.GradientTape() as weights_tape:
+            terms, predicted = self.loss_terms(inputs, labels)
+            total = terms["clean"]
+            for name in ("adversarial", "virtual", "unlabelled"):  # in this order: same bits
+                if name in terms:
+                    total += terms[name]
         trainable = self.trainable_weights
         self.optimizer.apply_gradients(
             zip(weights_tape.gradient(total, trainable), trainable, strict=True)
         )
-        return self._report(token_ids, labels, predicted, clean_loss)
+        token_ids = inputs[0] if isinstance(inputs, tuple) else inputs
+        return self._report(token_ids, labels, predicted, terms["clean"])
 
     def test_step(self, data):
         token_ids, labels = data[0], data[1]

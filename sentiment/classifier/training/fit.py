@@ -11,7 +11,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from sentiment.classifier.data.batching import batch_dataset
+from sentiment.classifier.data.batching import batch_dataset, with_unlabelled
 from sentiment.classifier.data.splits import Split
 from sentiment.classifier.model.layers import EMBEDDING
 from sentiment.classifier.model.network import (
@@ -60,6 +60,7 @@ def train_model(
     callbacks: Sequence[keras.callbacks.Callback] = (),
     verbose: int | str = "auto",
     word_vectors: np.ndarray | None = None,
+    unlabelled: Split | None = None,
 ) -> Trained:
     """Build, compile and fit the model; returns it with its per-epoch history.
 
@@ -76,6 +77,10 @@ def train_model(
     training_config.ensemble > 1 trains that many members one after another, member i seeded
     with seed + i (the same word vectors for all), and returns the model that averages them;
     the history then runs through the members' epochs in turn, and each member stops on its own.
+
+    unlabelled, token ids without labels, gives each step's virtual adversarial term
+    training_config.unlabelled_ratio unlabelled texts per labelled review besides (and must then
+    be given).
     """
     if training_config.ensemble > 1:
         return _train_ensemble(
@@ -86,6 +91,7 @@ def train_model(
             callbacks=callbacks,
             verbose=verbose,
             word_vectors=word_vectors,
+            unlabelled=unlabelled,
         )
     make_deterministic(training_config.seed)
     with strategy_scope(training_config.distribute):  # variables live where the strategy says
@@ -110,11 +116,14 @@ def train_model(
     fit_scope = contextlib.nullcontext()
     if training_config.distribute == "multi_worker":
         fit_scope = multi_worker_fit(model, next(iter(validation_batches)))
+    batches = batch_dataset(
+        train, batch_size=batch_size, seed=training_config.seed, by_length=by_length
+    )
+    if training_config.unlabelled_ratio:
+        batches = _with_unlabelled(batches, unlabelled, training_config, by_length)
     with fit_scope:
         history = model.fit(
-            batch_dataset(
-                train, batch_size=batch_size, seed=training_config.seed, by_length=by_length
-            ),
+            batches,
             validation_data=validation_batches,
             epochs=training_config.epochs,
             shuffle=False,  # the dataset reshuffles itself, seeded, every epoch
@@ -145,6 +154,26 @@ def _train_ensemble(
         for key, values in member.history.items():
             history.setdefault(key, []).extend(values)
     return Trained(average_models(members), history, tuple(stops))
+
+
+def _with_unlabelled(
+    batches: tf.data.Dataset,
+    unlabelled: Split | None,
+    training_config: TrainingConfig,
+    by_length: bool,
+) -> tf.data.Dataset:
+    """The labelled batches, each with its unlabelled texts beside it (data/batching.py)."""
+    size = max(1, round(training_config.batch_size * training_config.unlabelled_ratio))
+    if unlabelled is None or len(unlabelled) < size:
+        found = 0 if unlabelled is None else len(unlabelled)
+        raise PipelineError(
+            f"unlabelled_ratio {training_config.unlabelled_ratio:g} takes {size:,} unlabelled "
+            f"texts a step and there are {found:,}: give more unlabelled text, or lower "
+            "unlabelled_ratio or batch_size"
+        )
+    return with_unlabelled(
+        batches, unlabelled, batch_size=size, seed=training_config.seed, by_length=by_length
+    )
 
 
 def _start_embedding(

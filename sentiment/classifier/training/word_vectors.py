@@ -1,9 +1,11 @@
-"""Word vectors learnt from the training reviews alone (word2vec, gensim), to start the embedding.
+"""Word vectors learnt from the training reviews and any unlabelled text (word2vec, gensim), to
+start the embedding.
 
 The model's embedding otherwise starts random and learns each word from the labels alone;
 word2vec first places words that occur in the same contexts near each other (skip-gram with
-negative sampling), using the training reviews' text only: no pretrained vectors from elsewhere,
-no validation or test text.
+negative sampling), using the training reviews' text and the `unlabelled` param's texts only
+(de-duplicated against every labelled split): no pretrained vectors from elsewhere, no validation
+or test text.
 
 Reproducible: one worker thread (gensim's parallel workers race) and the params' seed give the
 same vectors on every run; Python's string hashing is not involved (gensim seeds each word's
@@ -30,8 +32,10 @@ PASSES = 10
 
 
 def id_sentences(token_ids: np.ndarray) -> list[list[str]]:
-    """Each padded review's words (its non-padding ids, in order) as word2vec's tokens."""
-    return [[str(token) for token in row[row != 0]] for row in token_ids]
+    """Each padded review's words (its non-padding ids, in order) as word2vec's tokens; one
+    string object per id, shared by every use (75,000 reviews' tokens in a few hundred MB)."""
+    names = [str(token) for token in range(int(token_ids.max(initial=0)) + 1)]
+    return [[names[token] for token in row[row != 0].tolist()] for row in token_ids]
 
 
 def train_word_vectors(
