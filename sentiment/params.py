@@ -53,7 +53,8 @@ def knob(default: T, meaning: str) -> T:
 
 @dataclass(frozen=True)
 class Params:
-    """Every knob of the pipeline; defaults: the tutorial's model, trained with early stopping."""
+    """Every knob of the pipeline; defaults: the tutorial's model, wider, max-pooled and trained
+    with early stopping."""
 
     seed: int = knob(42, "seeds the validation split, the weights' initialisation and batch order")
     # download
@@ -80,17 +81,17 @@ class Params:
     truncating: str = knob("pre", "pre or post: pre keeps a long review's last tokens")
     validation_split: float = knob(0.2, "share of the training reviews held out for validation")
     # model
-    embedding_dim: int = knob(15, "length of each word's embedding vector")
+    embedding_dim: int = knob(32, "length of each word's embedding vector")
     embedding_init: str = knob(
         "random", "random, or word2vec: start from vectors learnt on the training reviews"
     )
     cell: str = knob("lstm", "the recurrent layer: lstm, gru or simple_rnn")
-    units: int = knob(10, "units of the recurrent layer, in each direction")
+    units: int = knob(32, "units of the recurrent layer, in each direction")
     bidirectional: bool = knob(True, "read each review both ways; false: forward only")
     merge_mode: str = knob("sum", "how the two directions combine: sum, mul, concat, ave, or none")
     backward_cell: str = knob("same", "the backward layer's cell; same: as the forward layer's")
     mask_padding: bool = knob(True, "skip padding steps (exact, and lets batches be cut short)")
-    pooling: str = knob("last", "the last output (the tutorial's), or max / mean over all steps")
+    pooling: str = knob("max", "max over all steps, mean, or the last output (the tutorial's)")
     dropout: float = knob(
         0.3, "share of embedding channels and pooled features dropped in training"
     )

@@ -34,6 +34,7 @@ SMALL_PARAMS = {
     "max_length": 100,
     "embedding_dim": 16,
     "units": 16,
+    "pooling": "last",
     "learning_rate": 0.01,
     "batch_size": 16,
     "epochs": 8,

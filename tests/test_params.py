@@ -17,16 +17,17 @@ from sentiment.params import (
 from tests.conftest import PROJECT_ROOT
 
 
-def test_committed_params_file_holds_every_key_with_the_tutorial_model_and_early_stopping():
+def test_committed_params_file_holds_every_key_with_the_chosen_defaults():
     raw = yaml.safe_load((PROJECT_ROOT / "params.yaml").read_text())
     assert set(raw) == {field.name for field in dataclasses.fields(Params)}
     assert load_params(PROJECT_ROOT / "params.yaml") == Params()
     assert (Params.vocab_size, Params.max_length, Params.embedding_dim, Params.units) == (
         5000,
         300,
-        15,
-        10,
+        32,
+        32,
     )
+    assert Params.pooling == "max"
     assert (Params.merge_mode, Params.batch_size, Params.validation_split) == ("sum", 128, 0.2)
     assert (Params.epochs, Params.patience, Params.dropout) == (50, 3, 0.3)
     assert Params.ship == "blend"
