@@ -16,7 +16,8 @@ CELLS = ("lstm", "gru", "simple_rnn")
 
 def small_model(**overrides):
     # padding: the input's padding side matters only for the cuDNN warning
-    params = Params().replace(**({"embedding_dim": 4, "units": 3, "padding": "post"} | overrides))
+    base = {"embedding_dim": 4, "units": 3, "padding": "post", "pooling": "last"}
+    params = Params().replace(**(base | overrides))
     return build_model(ModelConfig.from_params(params, vocab_size=30))
 
 
