@@ -60,10 +60,16 @@ def gpu(monkeypatch):
     monkeypatch.setattr("sentiment.classifier.model.network.gpu_visible", lambda: True)
 
 
-def test_default_layers_stay_eligible_for_cudnn(gpu):
+@pytest.mark.parametrize(
+    "overrides",
+    [{"pooling": "max", "padding": "post"}, {"pooling": "last", "padding": "pre"}],
+)
+def test_default_layers_stay_eligible_for_cudnn(gpu, overrides):
+    # The defaults with padding: post (docs/scaling-out.md: what a GPU run sets), and the
+    # tutorial's last-output pooling with either padding: no warning
     with warnings.catch_warnings():
-        warnings.simplefilter("error", CudnnWarning)  # the default params warn of nothing
-        wrapper = small_model().get_layer("bidirectional")
+        warnings.simplefilter("error", CudnnWarning)
+        wrapper = small_model(**overrides).get_layer("bidirectional")
     for lstm in (wrapper.forward_layer, wrapper.backward_layer):
         # Keras' own test of the arguments, and nothing that would switch its cuDNN path off
         assert lstm_arguments_support_cudnn(lstm)
