@@ -313,12 +313,17 @@ def label_list(labels: str) -> list[str]:
     return [label.strip() for label in labels.split(",")] if labels.strip() else []
 
 
+def _inside_repository(value: str) -> bool:
+    """Whether a param's value is a relative path that stays inside the repository."""
+    path = Path(value)
+    return bool(value) and not path.is_absolute() and ".." not in path.parts
+
+
 def _check_dataset(params: Params) -> None:
     dataset = params.dataset.strip()
     if dataset in BUILT_IN_DATASETS:
         return
-    path = Path(dataset)
-    if not dataset or path.is_absolute() or ".." in path.parts:
+    if not _inside_repository(dataset):
         raise ParamsError(
             f"dataset {params.dataset!r} is not {' or '.join(BUILT_IN_DATASETS)} nor a path inside "
             "the repository: put the data under data/ (`dvc add data/my_reviews.csv`) and give "
@@ -337,13 +342,7 @@ def _check_unlabelled(params: Params) -> None:
     unlabelled = params.unlabelled.strip()
     if unlabelled in BUILT_IN_UNLABELLED:
         return
-    path = Path(unlabelled)
-    if (
-        unlabelled in BUILT_IN_DATASETS
-        or not unlabelled
-        or path.is_absolute()
-        or ".." in path.parts
-    ):
+    if unlabelled in BUILT_IN_DATASETS or not _inside_repository(unlabelled):
         raise ParamsError(
             f"unlabelled {params.unlabelled!r} is not {' or '.join(BUILT_IN_UNLABELLED)} nor a "
             "path inside the repository: put the texts under data/ (`dvc add data/texts.txt`) "

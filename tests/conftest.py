@@ -60,21 +60,28 @@ def vectorize_texts(
     return pad(sequences, **shape), lengths
 
 
-def planted_comparison(labels: np.ndarray, network: np.ndarray, label_names, ship="blend"):
-    """The three models compared (evaluation/shipped.py) where the network gives `network` on
-    both splits and the baseline is its probabilities pulled half-way to uniform."""
+def compare(validation, test, ship="blend", label_names=("negative", "positive")):
+    """The three models compared (evaluation/shipped.py) from (network, baseline, labels) on the
+    validation and the test split."""
     from sentiment.classifier.evaluation.shipped import compare_models
 
-    baseline = (network + 1 / len(label_names)) / 2
+    (network, baseline, labels), (test_network, test_baseline, test_labels) = validation, test
     return compare_models(
-        (network, network),
-        (baseline, baseline),
+        (network, test_network),
+        (baseline, test_baseline),
         labels,
-        labels,
+        test_labels,
         ship=ship,
         decision_threshold=0.5,
         label_names=list(label_names),
     )
+
+
+def planted_comparison(labels: np.ndarray, network: np.ndarray, label_names, ship="blend"):
+    """compare() where the network gives `network` on both splits and the baseline is its
+    probabilities pulled half-way to uniform."""
+    split = (network, (network + 1 / len(label_names)) / 2, labels)
+    return compare(split, split, ship=ship, label_names=label_names)
 
 
 def make_project(repo: Path, **param_overrides) -> tuple[Path, Callable[..., str]]:

@@ -13,6 +13,7 @@ from sentiment.classifier.model.blend import (
     choose_blend,
     predicted,
 )
+from tests.conftest import compare
 
 
 def planted(reviews: int = 400, seed: int = 0):
@@ -164,25 +165,10 @@ def test_one_model_on_raw_text_serves_the_blend_of_both_models(tmp_path):
 # What ships, beside what could (evaluation/shipped.py): the evaluate stage's comparison.
 
 
-def _compare(validation, test, ship="blend", names=("negative", "positive")):
-    from sentiment.classifier.evaluation.shipped import compare_models
-
-    (network, baseline, labels), (test_network, test_baseline, test_labels) = validation, test
-    return compare_models(
-        (network, test_network),
-        (baseline, test_baseline),
-        labels,
-        test_labels,
-        ship=ship,
-        decision_threshold=0.5,
-        label_names=list(names),
-    )
-
-
 def test_the_weight_is_chosen_without_the_test_labels():
     validation, test = planted(seed=1), planted(seed=2)
     flipped = (test[0], test[1], 1 - test[2])
-    chosen, with_flipped = _compare(validation, test), _compare(validation, flipped)
+    chosen, with_flipped = compare(validation, test), compare(validation, flipped)
     assert chosen.choice == with_flipped.choice
     assert chosen.blend_metrics()["weight"] == with_flipped.blend_metrics()["weight"]
     for name in ("network", "baseline", "blend"):
@@ -201,7 +187,7 @@ def test_the_validation_winner_ships_under_blend_and_each_ship_value_reports_its
         "blend": (network, baseline),
     }[winner]
     validation = (*members, labels)
-    comparison = _compare(validation, validation)
+    comparison = compare(validation, validation)
     expected_weight = {"network": 1.0, "baseline": 0.0}.get(winner)
     if expected_weight is not None:
         assert comparison.choice.weight == expected_weight
@@ -212,14 +198,14 @@ def test_the_validation_winner_ships_under_blend_and_each_ship_value_reports_its
     best_member = max(m.validation_accuracy for n, m in comparison.models.items() if n != "blend")
     assert comparison.models["blend"].validation_accuracy >= best_member
     for ship in ("network", "baseline"):
-        other = _compare(validation, validation, ship=ship)
+        other = compare(validation, validation, ship=ship)
         figures = other.shipped_metrics()
         assert figures["model"] == ship
         assert figures["accuracy"] == other.models[ship].test["accuracy"]
         assert figures["validation_accuracy"] == round(other.models[ship].validation_accuracy, 6)
         assert other.blend_metrics() == comparison.blend_metrics()  # ship does not move the blend
     with pytest.raises(ValueError, match="ship 'svm' is not one of network, baseline, blend"):
-        _compare(validation, validation, ship="svm")
+        compare(validation, validation, ship="svm")
 
 
 def test_three_labels_are_compared_with_macro_f1_and_the_weight_meant_in_words():
@@ -234,7 +220,7 @@ def test_three_labels_are_compared_with_macro_f1_and_the_weight_meant_in_words()
     network /= network.sum(axis=1, keepdims=True)
     baseline /= baseline.sum(axis=1, keepdims=True)
     validation = (network, baseline, labels)
-    comparison = _compare(validation, validation, names=("low", "middling", "high"))
+    comparison = compare(validation, validation, label_names=("low", "middling", "high"))
     figures = comparison.blend_metrics()
     assert set(figures) == {
         "weight",
