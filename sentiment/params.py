@@ -105,6 +105,10 @@ class Params:
     unlabelled_ratio: float = knob(
         0.0, "unlabelled texts per labelled review in each virtual adversarial step; 0: none"
     )
+    # pretrain
+    pretrain_epochs: int = knob(
+        0, "passes of language-model pretraining over all the text before training; 0: off"
+    )
     # train
     optimizer: str = knob("adam", "the optimiser: adam, rmsprop or sgd")
     learning_rate: float = knob(0.001, "the optimiser's step size")
@@ -220,6 +224,23 @@ STAGE_PARAMS: dict[str, tuple[str, ...]] = {
     "unlabelled": ("unlabelled", "text_column"),
     "preprocess": ("vocab_size", "max_length", "padding", "truncating", "validation_split", "seed"),
     "word_vectors": ("embedding_init", "embedding_dim", "seed"),
+    # the language model is the classifier's embedding and recurrent layer, trained like it
+    "pretrain": (
+        "pretrain_epochs",
+        "embedding_init",
+        "embedding_dim",
+        "cell",
+        "units",
+        "bidirectional",
+        "backward_cell",
+        "mask_padding",
+        "padding",  # with the cell, whether the recurrent layer may use cuDNN on a GPU
+        "dropout",
+        "optimizer",
+        "learning_rate",
+        "batch_size",
+        "seed",
+    ),
     # train reads its params only through these two configs
     "train": config_knobs(TrainingConfig) + config_knobs(ModelConfig),
     # the baseline reads the splits preprocess carved; its own draws follow the seed
@@ -258,6 +279,7 @@ _RANGES: dict[str, tuple[float, float | None, str]] = {
     "adversarial": (0.0, None, "[]"),
     "virtual_adversarial": (0.0, None, "[]"),
     "unlabelled_ratio": (0.0, None, "[]"),
+    "pretrain_epochs": (0, None, "[]"),
     "learning_rate": (0.0, None, "()"),
     "weight_averaging": (0.0, 1.0, "[)"),
     "batch_size": (1, None, "[]"),

@@ -35,6 +35,7 @@ def main() -> None:
     parser.add_argument(
         "--word-vectors", type=Path, required=True, help="word_vectors' output folder"
     )
+    parser.add_argument("--pretrained", type=Path, required=True, help="pretrain's output folder")
     parser.add_argument("--live", type=Path, required=True, help="DVCLive folder (it is emptied)")
     parser.add_argument(
         "--platform", type=Path, required=True, help="where to record the platform (JSON)"
@@ -84,6 +85,7 @@ def fit_and_save(
     from sentiment.classifier.model.scores import save_scores
     from sentiment.classifier.training.best_epoch import stopping_metrics
     from sentiment.classifier.training.fit import train_model
+    from sentiment.classifier.training.pretrained import WEIGHTS_FILE, load_pretrained
     from sentiment.classifier.training.word_vectors import VECTORS_FILE, load_word_vectors
     from sentiment.proof.platform_record import describe_platform
 
@@ -107,6 +109,10 @@ def fit_and_save(
             f"train: {len(unlabelled):,} unlabelled texts, {training_config.unlabelled_ratio:g} "
             "per labelled review in each step's virtual adversarial term"
         )
+    pretrained = None
+    if (args.pretrained / WEIGHTS_FILE).exists():
+        pretrained = load_pretrained(args.pretrained / WEIGHTS_FILE)
+        log("train: the embedding and the recurrent layer start from the pretrain stage's")
     model, history, stops = train_model(
         train=train,
         validation=validation,
@@ -114,6 +120,7 @@ def fit_and_save(
         training_config=training_config,
         word_vectors=word_vectors,
         unlabelled=unlabelled,
+        pretrained=pretrained,
         callbacks=[EpochLog(live=live)],
     )
     val_accuracy = history["val_accuracy"][-1]

@@ -26,6 +26,7 @@ STAGES = (
     "unlabelled",
     "preprocess",
     "word_vectors",
+    "pretrain",
     "train",
     "baseline",
     "evaluate",

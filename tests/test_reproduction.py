@@ -103,7 +103,7 @@ def test_the_record_keeps_every_variable_of_the_numeric_libraries_and_no_other()
 
 def test_the_training_stages_and_everything_they_feed_depend_on_the_platform():
     lock = yaml.safe_load((PROJECT_ROOT / "dvc.lock").read_text())
-    expected = {"word_vectors", "train", "evaluate", "figures", "export"}
+    expected = {"word_vectors", "pretrain", "train", "evaluate", "figures", "export"}
     assert platform_dependent_stages(lock) == expected
 
 

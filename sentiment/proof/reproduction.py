@@ -40,7 +40,7 @@ from sentiment.tools import dvc_json, git_show
 
 # The stages that train (word2vec's vectors too: BLAS sums in the CPU's own order); they and every
 # stage fed by their outputs depend on the platform.
-TRAINING_STAGES = ("word_vectors", "train")
+TRAINING_STAGES = ("word_vectors", "pretrain", "train")
 # Outputs whose bytes differ from run to run although their content does not: TensorFlow writes
 # a SavedModel's graph in an order that changes between processes (sentiment/saving.py makes the
 # .keras files byte-reproducible).

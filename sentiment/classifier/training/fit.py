@@ -25,6 +25,7 @@ from sentiment.classifier.training.adversarial import AdversarialTrainer, word_f
 from sentiment.classifier.training.best_epoch import BestEpoch, Outcome
 from sentiment.classifier.training.distribution import strategy_scope
 from sentiment.classifier.training.objectives import accuracy_metric, loss_for
+from sentiment.classifier.training.pretrained import start_from_pretrained
 from sentiment.console import log
 from sentiment.errors import PipelineError
 from sentiment.params import ModelConfig, TrainingConfig
@@ -61,6 +62,7 @@ def train_model(
     verbose: int | str = "auto",
     word_vectors: np.ndarray | None = None,
     unlabelled: Split | None = None,
+    pretrained: dict[str, np.ndarray] | None = None,
 ) -> Trained:
     """Build, compile and fit the model; returns it with its per-epoch history.
 
@@ -81,6 +83,9 @@ def train_model(
     unlabelled, token ids without labels, gives each step's virtual adversarial term
     training_config.unlabelled_ratio unlabelled texts per labelled review besides (and must then
     be given).
+
+    pretrained, the pretrain stage's weights (training/pretrained.py), start the embedding
+    and the recurrent layer (after word_vectors, which they then replace).
     """
     if training_config.ensemble > 1:
         return _train_ensemble(
@@ -92,11 +97,14 @@ def train_model(
             verbose=verbose,
             word_vectors=word_vectors,
             unlabelled=unlabelled,
+            pretrained=pretrained,
         )
     make_deterministic(training_config.seed)
     with strategy_scope(training_config.distribute):  # variables live where the strategy says
         model = _compiled_model(model_config, training_config)
         _start_embedding(model, model_config, word_vectors)
+        if pretrained is not None:
+            start_from_pretrained(model, model_config, pretrained)
     if uses_adversarial_training(model_config):
         model = _adversarial_trainer(model, model_config, training_config, train)
     # Cutting batches to their longest review is exact only when the model skips padding.
