@@ -236,6 +236,9 @@ STAGE_PARAMS: dict[str, tuple[str, ...]] = {
         "mask_padding",
         "padding",  # with the cell, whether the recurrent layer may use cuDNN on a GPU
         "dropout",
+        # either normalises the embedding (training/adversarial.py), pretrained normalised too
+        "adversarial",
+        "virtual_adversarial",
         "optimizer",
         "learning_rate",
         "batch_size",

@@ -37,31 +37,21 @@ def main() -> None:
         from sentiment.tensorflow_start import run_ops_single_threaded
 
         run_ops_single_threaded()  # before any module that imports TensorFlow
-        from sentiment.classifier.training.language_model import (
-            all_text,
-            pretrain,
-            save_pretrained,
-        )
+        from sentiment.classifier.training.language_model import pretrain, save_pretrained
         from sentiment.classifier.training.pretrained import WEIGHTS_FILE
-        from sentiment.classifier.training.word_vectors import VECTORS_FILE, load_word_vectors
+        from sentiment.classifier.training.word_vectors import starting_vectors
 
         train = load_split(args.data / "train.npz")
         unlabelled = load_split(args.data / UNLABELLED_FILE)
-        word_vectors = None
-        if model_config.embedding_init == "word2vec":
-            word_vectors = load_word_vectors(
-                args.word_vectors / VECTORS_FILE,
-                vocab_size=model_config.vocab_size,
-                dimensions=model_config.embedding_dim,
-            )
         started = time.perf_counter()
         model, history = pretrain(
-            all_text(train, unlabelled),
+            train,
+            unlabelled,
             load_split(args.data / "validation.npz"),
             model_config=model_config,
             training_config=training_config,
             epochs=epochs,
-            word_vectors=word_vectors,
+            word_vectors=starting_vectors(args.word_vectors, model_config),
         )
         seconds = time.perf_counter() - started
         save_pretrained(model, output / WEIGHTS_FILE)

@@ -86,7 +86,7 @@ def fit_and_save(
     from sentiment.classifier.training.best_epoch import stopping_metrics
     from sentiment.classifier.training.fit import train_model
     from sentiment.classifier.training.pretrained import WEIGHTS_FILE, load_pretrained
-    from sentiment.classifier.training.word_vectors import VECTORS_FILE, load_word_vectors
+    from sentiment.classifier.training.word_vectors import starting_vectors
     from sentiment.proof.platform_record import describe_platform
 
     train, validation = (
@@ -95,13 +95,7 @@ def fit_and_save(
     )
     live = Live(str(args.live), dvcyaml=None, save_dvc_exp=False, report=None)
     started = time.perf_counter()
-    word_vectors = None
-    if model_config.embedding_init == "word2vec":
-        word_vectors = load_word_vectors(
-            args.word_vectors / VECTORS_FILE,
-            vocab_size=model_config.vocab_size,
-            dimensions=model_config.embedding_dim,
-        )
+    word_vectors = starting_vectors(args.word_vectors, model_config)
     unlabelled = None
     if training_config.unlabelled_ratio:
         unlabelled = load_split(args.data / UNLABELLED_FILE)

@@ -65,15 +65,15 @@ def test_pretraining_learns_the_text_the_same_way_twice_and_starts_the_classifie
     small_data, tmp_path
 ):
     from sentiment.classifier.model.network import build_model
-    from sentiment.classifier.training.language_model import all_text, pretrain, save_pretrained
+    from sentiment.classifier.training.language_model import pretrain, save_pretrained
     from sentiment.classifier.training.pretrained import load_pretrained, start_from_pretrained
 
     splits, vocabulary = small_data
     model_config, training_config = small_configs(len(vocabulary) + 2, pooling="max")
-    texts = all_text(splits["train"], splits["test"])  # the test split as unlabelled text
     runs = [
         pretrain(
-            texts,
+            splits["train"],
+            splits["test"],  # as unlabelled text
             splits["validation"],
             model_config=model_config,
             training_config=training_config,
@@ -96,6 +96,41 @@ def test_pretraining_learns_the_text_the_same_way_twice_and_starts_the_classifie
     np.testing.assert_array_equal(embedding, weights["embedding"])
     for index, weight in enumerate(classifier.get_layer("bidirectional").get_weights()):
         np.testing.assert_array_equal(weight, weights[f"recurrent_{index}"])
+
+
+def test_with_adversarial_training_it_learns_on_the_embedding_the_classifier_will_see(
+    small_data, tmp_path
+):
+    from sentiment.classifier.model.layers import NormalisedEmbedding
+    from sentiment.classifier.model.network import build_model
+    from sentiment.classifier.training.adversarial import word_frequencies
+    from sentiment.classifier.training.language_model import pretrain, save_pretrained
+    from sentiment.classifier.training.pretrained import load_pretrained, start_from_pretrained
+
+    splits, vocabulary = small_data
+    model_config, training_config = small_configs(
+        len(vocabulary) + 2, pooling="max", adversarial=1.0
+    )
+    train = splits["train"]
+    model, _ = pretrain(
+        train,
+        splits["test"],
+        splits["validation"],
+        model_config=model_config,
+        training_config=training_config,
+        epochs=1,
+        verbose=0,
+    )
+    frequencies = word_frequencies(train.token_ids, model_config.vocab_size)
+    assert isinstance(model.embedding, NormalisedEmbedding)
+    np.testing.assert_array_equal(model.embedding.word_frequencies.numpy(), frequencies)
+    save_pretrained(model, tmp_path / "weights.npz")
+    classifier = build_model(model_config)
+    start_from_pretrained(classifier, model_config, load_pretrained(tmp_path / "weights.npz"))
+    embedding = classifier.get_layer("embedding")
+    embedding.word_frequencies.assign(frequencies)  # as adversarial training sets them
+    ids = train.token_ids[:4]
+    np.testing.assert_array_equal(np.asarray(embedding(ids)), np.asarray(model.embedding(ids)))
 
 
 def test_pretrained_weights_that_do_not_fit_the_model_are_refused_in_one_line(tmp_path):

@@ -27,8 +27,9 @@ import tensorflow as tf
 
 from sentiment.classifier.data.batching import batch_dataset
 from sentiment.classifier.data.splits import Split
-from sentiment.classifier.model.layers import EMBEDDING
+from sentiment.classifier.model.layers import EMBEDDING, NormalisedEmbedding
 from sentiment.classifier.model.network import build_model
+from sentiment.classifier.training.adversarial import word_frequencies
 from sentiment.classifier.training.fit import OPTIMIZERS, make_deterministic
 from sentiment.classifier.training.pretrained import pretrained_arrays, recurrent_layer_name
 from sentiment.errors import PipelineError
@@ -44,16 +45,12 @@ class LanguageModel(keras.Model):
 
     def __init__(self, config: ModelConfig, output_words: int = OUTPUT_WORDS):
         super().__init__(name="language_model")
-        # The classifier's own layers, every step's output kept and the two directions apart.
+        # The classifier's own layers, every step's output kept and the two directions apart;
+        # with adversarial training the embedding is normalised (model/layers.py) as it will be
+        # in the classifier, so the recurrent layer learns on the inputs it will get there.
         base = build_model(
             dataclasses.replace(
-                config,
-                pooling="max",
-                merge_mode="none",
-                dropout=0.0,
-                word_dropout=0.0,
-                adversarial=0.0,
-                virtual_adversarial=0.0,
+                config, pooling="max", merge_mode="none", dropout=0.0, word_dropout=0.0
             )
         )
         self.embedding = base.get_layer(EMBEDDING)
@@ -116,7 +113,8 @@ class LanguageModel(keras.Model):
 
 
 def pretrain(
-    texts: Split,
+    train: Split,
+    unlabelled: Split,
     validation: Split,
     *,
     model_config: ModelConfig,
@@ -125,18 +123,28 @@ def pretrain(
     word_vectors: np.ndarray | None = None,
     verbose: int | str = "auto",
 ) -> tuple[LanguageModel, dict[str, list[float]]]:
-    """The language model fit for `epochs` passes over `texts`; its per-epoch history (loss, and
-    val_loss on the validation reviews). word_vectors, when given, start its embedding."""
+    """The language model fit for `epochs` passes over the training reviews and the unlabelled
+    texts; its per-epoch history (loss, and val_loss on the validation reviews). word_vectors,
+    when given, start its embedding; a normalised embedding weighs words by their frequency in
+    the training reviews, as the classifier's does (training/adversarial.py)."""
     make_deterministic(training_config.seed)
     model = LanguageModel(model_config)
     if word_vectors is not None:
         model.embedding.embeddings.assign(word_vectors)
+    if isinstance(model.embedding, NormalisedEmbedding):
+        model.embedding.word_frequencies.assign(
+            word_frequencies(train.token_ids, model_config.vocab_size)
+        )
     model.compile(
         optimizer=OPTIMIZERS[training_config.optimizer](learning_rate=training_config.learning_rate)
     )
     by_length, size = model_config.mask_padding, training_config.batch_size
     batches = batch_dataset(
-        texts, batch_size=size, seed=training_config.seed, by_length=by_length, with_labels=False
+        all_text(train, unlabelled),
+        batch_size=size,
+        seed=training_config.seed,
+        by_length=by_length,
+        with_labels=False,
     )
     held_out = batch_dataset(
         validation, batch_size=size, seed=None, by_length=by_length, with_labels=False

@@ -15,11 +15,13 @@ start vector from the seed and the word's index).
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import numpy as np
 from tqdm import tqdm
 
 from sentiment.errors import PipelineError
+from sentiment.params import ModelConfig
 
 VECTORS_FILE = "vectors.npy"
 # What the stage writes instead when embedding_init is random (DVC outputs must exist).
@@ -94,3 +96,13 @@ def load_word_vectors(path, *, vocab_size: int, dimensions: int) -> np.ndarray:
             f"{vocab_size} x {dimensions}: run `dvc repro word_vectors` after preprocess"
         )
     return table
+
+
+def starting_vectors(folder: Path, config: ModelConfig) -> np.ndarray | None:
+    """The table in the word_vectors stage's output folder when config.embedding_init is word2vec
+    (checked against the model it is to start); None with a random start."""
+    if config.embedding_init != "word2vec":
+        return None
+    return load_word_vectors(
+        folder / VECTORS_FILE, vocab_size=config.vocab_size, dimensions=config.embedding_dim
+    )
