@@ -51,6 +51,10 @@ COMMANDS = {
         "sentiment.proof.run_record",
         "run a command that makes a result and record it in metrics/records/NAME.json",
     ),
+    "records": (
+        "sentiment.proof.record_summary",
+        "put recorded runs side by side: each metric's mean and range over them, targets met",
+    ),
     "imdb-source": (
         "sentiment.proof.imdb_source",
         "where the download stage would get IMDB from here: mirror, tensorflow-datasets, or none",
