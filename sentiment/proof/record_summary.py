@@ -118,8 +118,9 @@ def train_seconds(record: dict) -> float | None:
 
 def summary(
     records: list[tuple[str, dict]], metrics: list[tuple[str, str]], targets: list[Target]
-) -> tuple[str, list[str]]:
-    """The Markdown table of the records and their statistics, and each target's verdict."""
+) -> tuple[str, list[tuple[str, bool]]]:
+    """The Markdown table of the records and their statistics, and each target's verdict: its
+    line and whether every record meets it."""
     columns = ["record", "seed", "ensemble", *map(label, metrics), "train stage (s)"]
     lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
     values: dict[tuple[str, str], list[float]] = {metric: [] for metric in metrics}
@@ -143,12 +144,15 @@ def summary(
         found = values[target.metric]
         meeting = sum(target.met(value) for value in found)
         if not found:
-            verdicts.append(f"{target}: no record has this metric — missed")
+            verdicts.append((f"{target}: no record has this metric — missed", False))
             continue
-        verdict = "met" if meeting == len(records) else "missed"
+        met = meeting == len(records)
         verdicts.append(
-            f"{target}: {meeting} of {len(records)} records, mean "
-            f"{statistics.fmean(found):.6g} — {verdict}"
+            (
+                f"{target}: {meeting} of {len(records)} records, mean "
+                f"{statistics.fmean(found):.6g} — {'met' if met else 'missed'}",
+                met,
+            )
         )
     return "\n".join(lines) + "\n", verdicts
 
@@ -224,11 +228,11 @@ def run(args: argparse.Namespace) -> None:
     metrics += [t.metric for t in targets if t.metric not in metrics]
     records = [read_record(name) for name in args.names]
     table, verdicts = summary(records, metrics, targets)
-    print(table + "".join(f"\n{line}" for line in verdicts))
+    print(table + "".join(f"\n{line}" for line, _ in verdicts))
     if args.figure:
         from sentiment.proof.figures import render_svg
 
         write_text(args.figure, render_svg(figure_spec(records, metrics, targets)))
-    missed = [line for line in verdicts if line.endswith("missed")]
+    missed = [line for line, met in verdicts if not met]
     if missed:
         raise CheckFailed(f"{len(missed)} of {len(targets)} targets missed: {missed[0]}")
